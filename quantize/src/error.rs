@@ -1,0 +1,95 @@
+//! Errors of model import, quantization and the reference passes.
+
+use std::path::PathBuf;
+
+/// An error while reading a model (HF folder, safetensors, GGUF or a quantized file).
+///
+/// Every variant names the file, and the tensor where one is involved, so that the
+/// CLI can print it as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be opened or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file's structure is broken (bad magic, truncated header, malformed JSON...).
+    #[error("{}: {msg}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// One tensor's description or data is inconsistent (offsets past the end, size ≠ shape × dtype...).
+    #[error("{}: tensor `{tensor}`: {msg}", path.display())]
+    Tensor {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's name in that file.
+        tensor: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A tensor the architecture needs is not in the model.
+    #[error("{}: missing tensor `{tensor}`", path.display())]
+    MissingTensor {
+        /// The file or folder.
+        path: PathBuf,
+        /// The tensor's name as the format spells it.
+        tensor: String,
+    },
+    /// A tensor has a shape other than the config implies.
+    #[error("{}: tensor `{tensor}` has shape {got:?}, the config implies {expected:?}", path.display())]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// Shape implied by the config.
+        expected: Vec<usize>,
+        /// Shape found.
+        got: Vec<usize>,
+    },
+    /// A tensor is stored in a dtype zkinfer does not read.
+    #[error("{}: tensor `{tensor}` has unsupported dtype {dtype}", path.display())]
+    UnsupportedDtype {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        tensor: String,
+        /// The dtype as the file names it.
+        dtype: String,
+    },
+    /// The model configuration is missing a field, has an invalid value or describes
+    /// something other than a Llama-family decoder.
+    #[error("{}: {msg}", path.display())]
+    Config {
+        /// The config file (or the GGUF file for GGUF metadata).
+        path: PathBuf,
+        /// What is wrong or unsupported.
+        msg: String,
+    },
+}
+
+impl LoadError {
+    /// A [`LoadError::Format`] for `path`.
+    pub fn format(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        LoadError::Format { path: path.into(), msg: msg.into() }
+    }
+    /// A [`LoadError::Tensor`] for `path` and `tensor`.
+    pub fn tensor(path: impl Into<PathBuf>, tensor: impl Into<String>, msg: impl Into<String>) -> Self {
+        LoadError::Tensor { path: path.into(), tensor: tensor.into(), msg: msg.into() }
+    }
+    /// A [`LoadError::Config`] for `path`.
+    pub fn config(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        LoadError::Config { path: path.into(), msg: msg.into() }
+    }
+    /// A [`LoadError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LoadError::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,16 @@
+//! zkinfer-quantize: load Llama-family models (HF safetensors, GGUF), quantize them to
+//! lookup-friendly fixed-point integers, and run the float and the bit-exact integer
+//! reference forward passes that the circuits constrain.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod load;
+pub mod names;
+pub mod tensor;
+
+pub use config::LlamaConfig;
+pub use error::LoadError;
+pub use load::WeightSource;
+pub use names::{LayerTensor, TensorId};
+pub use tensor::Tensor;
