@@ -7,7 +7,10 @@ pub mod config;
 pub mod error;
 pub mod load;
 pub mod names;
+pub mod rss;
+pub mod synthetic;
 pub mod tensor;
+pub mod tokenizer;
 
 pub use config::LlamaConfig;
 pub use error::LoadError;

@@ -36,3 +36,9 @@ pub fn check_shape(path: &Path, name: &str, id: TensorId, cfg: &LlamaConfig, got
     }
     Ok(())
 }
+
+pub mod ggml;
+pub mod gguf;
+pub mod gguf_model;
+pub mod hf;
+pub mod safetensors;

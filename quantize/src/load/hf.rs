@@ -1,0 +1,1 @@
+//! HF model folders: config.json plus one or sharded safetensors files.

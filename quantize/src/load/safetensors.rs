@@ -1,0 +1,1 @@
+//! safetensors parsing: validated header, memory-mapped tensor data.

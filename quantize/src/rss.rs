@@ -1,0 +1,1 @@
+//! Peak resident memory of this process.

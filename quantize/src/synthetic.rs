@@ -1,0 +1,1 @@
+//! Deterministic synthetic Llama models, in memory and written as HF folders.

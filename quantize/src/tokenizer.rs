@@ -1,0 +1,1 @@
+//! GPT-2-style byte-level BPE tokenizer (SmolLM pre-tokenizer).
