@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fixed;
 pub mod load;
 pub mod names;
 pub mod rss;
