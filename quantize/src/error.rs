@@ -93,3 +93,33 @@ impl LoadError {
         LoadError::Io { path: path.into(), source }
     }
 }
+
+/// An error of quantization or of a reference forward pass.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the model failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A token id is not in the vocabulary.
+    #[error("token id {token} is outside the vocabulary (size {vocab})")]
+    TokenOutOfRange {
+        /// The token id.
+        token: u32,
+        /// The vocabulary size.
+        vocab: usize,
+    },
+    /// The prompt has no tokens.
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    /// The prompt is longer than the quantized model's RoPE table.
+    #[error("the prompt has {len} tokens; this quantized model supports at most {max}")]
+    PromptTooLong {
+        /// Tokens given.
+        len: usize,
+        /// Tokens supported.
+        max: usize,
+    },
+    /// Quantization cannot represent the model (a scale out of range, a non-finite weight...).
+    #[error("quantization failed: {0}")]
+    Quantize(String),
+}

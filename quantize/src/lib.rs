@@ -6,15 +6,19 @@
 pub mod config;
 pub mod error;
 pub mod fixed;
+pub mod float;
+pub mod int;
 pub mod load;
 pub mod names;
+pub mod qmodel;
+pub mod quant;
 pub mod rss;
 pub mod synthetic;
 pub mod tensor;
 pub mod tokenizer;
 
 pub use config::LlamaConfig;
-pub use error::LoadError;
+pub use error::{Error, LoadError};
 pub use load::WeightSource;
 pub use names::{LayerTensor, TensorId};
 pub use tensor::Tensor;

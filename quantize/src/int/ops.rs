@@ -1,0 +1,258 @@
+//! The integer operations of a block, each returning the values a circuit needs as its
+//! witness. Every rounding is [`round_shift`] and every clamp [`saturate`].
+
+use rayon::prelude::*;
+
+use crate::fixed::tables::{
+    Tables, PROB_FRAC, RECIP_MANT_BITS, RECIP_OUT_FRAC, ROPE_FRAC, RSQRT_MANT_BITS, RSQRT_OUT_FRAC, SILU_FRAC,
+};
+use crate::fixed::{normalize, rescale, round_shift, saturate, Scale};
+use crate::qmodel::{QLinear, QNorm, RopeTable};
+
+/// RMSNorm of each row with its per-row auxiliaries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormTrace {
+    /// Output `[t, d]`.
+    pub out: Vec<i64>,
+    /// `Σ x²` per row.
+    pub sum_sq: Vec<i128>,
+    /// `⌊Σ x² / d⌋ + eps` per row.
+    pub mean_sq: Vec<i128>,
+    /// Mantissa `m` of the mean square (the rsqrt table's index).
+    pub mant: Vec<i64>,
+    /// Exponent `e`: `mean_sq ≈ m · 4^e`.
+    pub exp: Vec<u32>,
+    /// `rsqrt[m]`.
+    pub rsqrt: Vec<i64>,
+}
+
+/// RMSNorm of `x: [t, d]`:
+/// `ms = ⌊Σx²/d⌋ + eps`, `(m, e) = normalize(ms, 16, 2)`, `r = rsqrt[m]`,
+/// `y_i = rescale(x_i · r · w_i, 23 + e + w.frac − out.frac, out.bits)`.
+pub fn rmsnorm(x: &[i64], n: &QNorm, tables: &Tables) -> NormTrace {
+    let d = n.weight.len();
+    let rows = x.len() / d;
+    let mut tr = NormTrace {
+        out: Vec::with_capacity(x.len()),
+        sum_sq: Vec::with_capacity(rows),
+        mean_sq: Vec::with_capacity(rows),
+        mant: Vec::with_capacity(rows),
+        exp: Vec::with_capacity(rows),
+        rsqrt: Vec::with_capacity(rows),
+    };
+    for xr in x.chunks_exact(d) {
+        let ss: i128 = xr.iter().map(|&v| (v as i128) * (v as i128)).sum();
+        let ms = ss / d as i128 + n.eps as i128;
+        let (m, e) = normalize(ms, RSQRT_MANT_BITS, 2);
+        let r = tables.rsqrt.values[m as usize];
+        let shift = RSQRT_OUT_FRAC + e + n.frac - n.out.frac;
+        for (&v, &w) in xr.iter().zip(&n.weight) {
+            tr.out.push(rescale(v as i128 * r as i128 * w as i128, shift, n.out.bits));
+        }
+        tr.sum_sq.push(ss);
+        tr.mean_sq.push(ms);
+        tr.mant.push(m);
+        tr.exp.push(e);
+        tr.rsqrt.push(r);
+    }
+    tr
+}
+
+/// `y = rescale((x · Wᵀ)_j · mult_j, shift, out.bits)` for `x: [t, cols]`; returns `[t, rows]`.
+pub fn linear(x: &[i64], t: usize, l: &QLinear) -> Vec<i64> {
+    let xs: Vec<i32> = x.iter().map(|&v| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32).collect();
+    debug_assert!(x.iter().all(|&v| v == v as i32 as i64), "matmul inputs fit 32 bits");
+    let cols = l.cols;
+    let per_row: Vec<Vec<i64>> = l
+        .weight
+        .par_chunks(cols.max(1))
+        .zip(l.mult.par_iter())
+        .map(|(wr, &m)| {
+            (0..t)
+                .map(|ti| {
+                    let acc = dot_i8(wr, &xs[ti * cols..(ti + 1) * cols]);
+                    rescale(acc as i128 * m as i128, l.shift, l.out.bits)
+                })
+                .collect()
+        })
+        .collect();
+    let mut y = vec![0i64; t * l.rows];
+    for (j, col) in per_row.iter().enumerate() {
+        for (ti, &v) in col.iter().enumerate() {
+            y[ti * l.rows + j] = v;
+        }
+    }
+    y
+}
+
+/// Exact `Σ w_i · x_i`.
+#[inline]
+pub fn dot_i8(w: &[i8], x: &[i32]) -> i64 {
+    let mut acc = [0i64; 8];
+    let cw = w.chunks_exact(8);
+    let cx = x.chunks_exact(8);
+    let (rw, rx) = (cw.remainder(), cx.remainder());
+    for (a, b) in cw.zip(cx) {
+        for i in 0..8 {
+            acc[i] += a[i] as i64 * b[i] as i64;
+        }
+    }
+    let mut s: i64 = acc.iter().sum();
+    for (a, b) in rw.iter().zip(rx) {
+        s += *a as i64 * *b as i64;
+    }
+    s
+}
+
+/// Embedding rows: `x_i = rescale(w_tok,i · mult_tok, shift, out.bits)`.
+pub fn embed(emb: &QLinear, tokens: &[u32]) -> Vec<i64> {
+    let mut x = Vec::with_capacity(tokens.len() * emb.cols);
+    for &tk in tokens {
+        let j = tk as usize;
+        let m = emb.mult[j] as i128;
+        for &w in &emb.weight[j * emb.cols..(j + 1) * emb.cols] {
+            x.push(rescale(w as i128 * m, emb.shift, emb.out.bits));
+        }
+    }
+    x
+}
+
+/// Rotate-half RoPE of `x: [t, heads, D]` at positions `0..t`:
+/// `a' = rescale(a·c − b·s, 14, bits)`, `b' = rescale(b·c + a·s, 14, bits)` for the pair
+/// `(a, b) = (x_i, x_{i+D/2})` and constants `(c, s)` of position and `i`.
+pub fn rope(x: &[i64], t: usize, heads: usize, head_dim: usize, rope: &RopeTable, bits: u32) -> Vec<i64> {
+    let half = head_dim / 2;
+    let mut y = x.to_vec();
+    for pos in 0..t {
+        for h in 0..heads {
+            let base = (pos * heads + h) * head_dim;
+            for i in 0..half {
+                let (c, s) = (rope.cos[pos * half + i] as i128, rope.sin[pos * half + i] as i128);
+                let (a, b) = (x[base + i] as i128, x[base + i + half] as i128);
+                y[base + i] = rescale(a * c - b * s, ROPE_FRAC, bits);
+                y[base + i + half] = rescale(b * c + a * s, ROPE_FRAC, bits);
+            }
+        }
+    }
+    y
+}
+
+/// Causal softmax attention with its auxiliaries. `[h, t, t]` arrays hold zeros above
+/// the diagonal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttnTrace {
+    /// Scores `rescale(q·k · mult, shift, 32)`, 12 fractional bits, `[h, t, t]`.
+    pub scores: Vec<i64>,
+    /// Row maxima `[h, t]`.
+    pub max: Vec<i64>,
+    /// `exp[min(max − score, 2^16 − 1)]`, `[h, t, t]`.
+    pub exp: Vec<i64>,
+    /// Row sums of `exp` `[h, t]`.
+    pub sum: Vec<i64>,
+    /// Mantissa of the sum `[h, t]` (the reciprocal table's index).
+    pub sum_mant: Vec<i64>,
+    /// Exponent of the sum `[h, t]`: `sum ≈ mant · 2^exp`.
+    pub sum_exp: Vec<u32>,
+    /// `recip[mant]` `[h, t]`.
+    pub recip: Vec<i64>,
+    /// Probabilities `round_shift(exp · recip, 31 + sum_exp − 16)`, 16 fractional bits, `[h, t, t]`.
+    pub probs: Vec<i64>,
+    /// Heads `rescale(Σ_s p·v, 16, v.bits)` `[t, h·D]` in the values' scale.
+    pub heads: Vec<i64>,
+}
+
+/// Shapes and constants of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnShape {
+    /// Tokens.
+    pub t: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Head width.
+    pub head_dim: usize,
+    /// Score multiplier.
+    pub score_mult: i64,
+    /// Score shift.
+    pub score_shift: u32,
+    /// Score format.
+    pub score: Scale,
+    /// Values' format.
+    pub v: Scale,
+}
+
+/// Causal GQA attention over RoPE'd `q: [t, h, D]`, `k: [t, kv, D]` and `v: [t, kv, D]`.
+pub fn attention(q: &[i64], k: &[i64], v: &[i64], a: AttnShape, tables: &Tables) -> AttnTrace {
+    let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
+    let group = h / kv;
+    let mut tr = AttnTrace {
+        scores: vec![0; h * t * t],
+        max: vec![0; h * t],
+        exp: vec![0; h * t * t],
+        sum: vec![0; h * t],
+        sum_mant: vec![0; h * t],
+        sum_exp: vec![0; h * t],
+        recip: vec![0; h * t],
+        probs: vec![0; h * t * t],
+        heads: vec![0; t * h * d],
+    };
+    let zmax = tables.exp.end();
+    for hh in 0..h {
+        let kvh = hh / group;
+        for ti in 0..t {
+            let qv = &q[(ti * h + hh) * d..][..d];
+            let row = (hh * t + ti) * t;
+            for s in 0..=ti {
+                let kk = &k[(s * kv + kvh) * d..][..d];
+                let acc: i128 = qv.iter().zip(kk).map(|(&x, &y)| x as i128 * y as i128).sum();
+                tr.scores[row + s] = rescale(acc * a.score_mult as i128, a.score_shift, a.score.bits);
+            }
+            let mx = tr.scores[row..=row + ti].iter().copied().max().unwrap_or(0);
+            let mut sum = 0i64;
+            for s in 0..=ti {
+                let z = (mx - tr.scores[row + s]).min(zmax);
+                let e = tables.exp_neg(z);
+                tr.exp[row + s] = e;
+                sum += e;
+            }
+            let (m, se) = normalize(sum as i128, RECIP_MANT_BITS, 1);
+            let r = tables.recip.get(m).unwrap_or(0);
+            let shift = RECIP_OUT_FRAC + se - PROB_FRAC;
+            let mut acc = vec![0i128; d];
+            for s in 0..=ti {
+                let p = round_shift(tr.exp[row + s] as i128 * r as i128, shift) as i64;
+                tr.probs[row + s] = p;
+                let vv = &v[(s * kv + kvh) * d..][..d];
+                for (ac, &x) in acc.iter_mut().zip(vv) {
+                    *ac += p as i128 * x as i128;
+                }
+            }
+            let o = &mut tr.heads[(ti * h + hh) * d..][..d];
+            for (o, &sum_pv) in o.iter_mut().zip(&acc) {
+                *o = rescale(sum_pv, PROB_FRAC, a.v.bits);
+            }
+            let idx = hh * t + ti;
+            tr.max[idx] = mx;
+            tr.sum[idx] = sum;
+            tr.sum_mant[idx] = m;
+            tr.sum_exp[idx] = se;
+            tr.recip[idx] = r;
+        }
+    }
+    tr
+}
+
+/// SwiGLU's elementwise part: `s = silu(gate)` (table, 11 fractional bits) and
+/// `mid = rescale(s · up, 11 + up.frac − mid.frac, mid.bits)`. Returns `(s, mid)`.
+pub fn swiglu(gate: &[i64], up: &[i64], up_scale: Scale, mid: Scale, tables: &Tables) -> (Vec<i64>, Vec<i64>) {
+    let shift = SILU_FRAC + up_scale.frac - mid.frac;
+    let s: Vec<i64> = gate.iter().map(|&g| tables.silu(g)).collect();
+    let m = s.iter().zip(up).map(|(&a, &b)| rescale(a as i128 * b as i128, shift, mid.bits)).collect();
+    (s, m)
+}
+
+/// Residual add, saturated to `bits`.
+pub fn add(a: &[i64], b: &[i64], bits: u32) -> Vec<i64> {
+    a.iter().zip(b).map(|(&x, &y)| saturate(x as i128 + y as i128, bits)).collect()
+}

@@ -1,0 +1,141 @@
+//! Quantization of a float model into a quantized model file, streaming one block at a time.
+
+pub mod calibrate;
+pub mod weights;
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::fixed::tables::{EXP_IN_FRAC, Tables};
+use crate::float::FloatLayer;
+use crate::load::WeightSource;
+use crate::names::TensorId;
+use crate::qmodel::file::ModelWriter;
+use crate::qmodel::manifest::{Manifest, ModelBody, SourceInfo, FORMAT_VERSION};
+use crate::qmodel::{QLayer, QuantParams, RopeTable};
+
+use weights::{multipliers, quantize_linear, quantize_norm, quantize_rows, with_multipliers};
+
+/// Settings of a quantization run.
+#[derive(Clone, Debug)]
+pub struct QuantOptions {
+    /// Longest prompt the quantized model will accept (size of the RoPE table).
+    pub max_seq: usize,
+    /// Kind of the source for the manifest (`hf`, `gguf`, `synthetic`).
+    pub source_kind: String,
+}
+
+impl Default for QuantOptions {
+    fn default() -> Self {
+        QuantOptions { max_seq: 1024, source_kind: "hf".into() }
+    }
+}
+
+/// A step of a quantization run, for progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Float calibration pass (blocks done, total).
+    Calibrate,
+    /// Quantizing and writing (blocks done, total).
+    Write,
+}
+
+/// Quantizes block `l` with the chosen scales.
+pub fn quantize_layer(src: &dyn WeightSource, params: &QuantParams, l: usize) -> Result<QLayer, Error> {
+    let cfg = src.config();
+    let w = FloatLayer::load(src, l)?;
+    let s = &params.layers[l];
+    let r = params.resid;
+    let name = |t: &str| format!("layers.{l}.{t}");
+    let eps = cfg.rms_norm_eps;
+    let score_factor = (EXP_IN_FRAC as f64 - s.q.frac as f64 - s.k.frac as f64).exp2() / (cfg.head_dim as f64).sqrt();
+    let (sm, score_shift) = multipliers(&name("score"), &[score_factor])?;
+    let attn_norm = quantize_norm(&name("attn_norm"), &w.attn_norm, r.frac, eps, s.attn_norm)?;
+    let ffn_norm = quantize_norm(&name("ffn_norm"), &w.ffn_norm, r.frac, eps, s.ffn_norm)?;
+    Ok(QLayer {
+        q: quantize_linear(&name("q"), &w.q, attn_norm.out.frac, s.q)?,
+        k: quantize_linear(&name("k"), &w.k, attn_norm.out.frac, s.k)?,
+        v: quantize_linear(&name("v"), &w.v, attn_norm.out.frac, s.v)?,
+        o: quantize_linear(&name("o"), &w.o, s.v.frac, r)?,
+        gate: quantize_linear(&name("gate"), &w.gate, ffn_norm.out.frac, s.gate)?,
+        up: quantize_linear(&name("up"), &w.up, ffn_norm.out.frac, s.up)?,
+        down: quantize_linear(&name("down"), &w.down, s.mid.frac, r)?,
+        attn_norm,
+        ffn_norm,
+        score_mult: sm[0],
+        score_shift,
+        mid: s.mid,
+    })
+}
+
+/// Calibrates on `prompts` and writes the quantized model to `out`, holding about one
+/// block in memory. `progress(stage, done, total)` reports blocks.
+pub fn quantize_to_file(
+    src: &dyn WeightSource,
+    prompts: &[Vec<u32>],
+    opts: &QuantOptions,
+    out: &Path,
+    progress: &mut dyn FnMut(Stage, usize, usize),
+) -> Result<Manifest, Error> {
+    let cfg = src.config().clone();
+    if prompts.is_empty() {
+        return Err(Error::Quantize("no calibration prompts".into()));
+    }
+    if opts.max_seq == 0 {
+        return Err(Error::Quantize("max_seq must be positive".into()));
+    }
+    let stats = calibrate::collect(src, prompts, &mut |d, t| progress(Stage::Calibrate, d, t))?;
+    let params = calibrate::choose(&cfg, &stats, opts.max_seq);
+    let total = cfg.num_hidden_layers + 2;
+
+    let mut w = ModelWriter::create(out)?;
+    let tables = w.tables(&Tables::generate())?;
+    let rope = w.rope(&RopeTable::generate(opts.max_seq, cfg.head_dim, cfg.rope_theta))?;
+
+    let emb = src.load(TensorId::Embedding)?;
+    let (emb_rows, emb_scales) = quantize_rows("embedding", &emb)?;
+    let d = emb.cols();
+    drop(emb);
+    // The embedding's "input" is the one-hot token: 0 fractional bits.
+    let q_emb = with_multipliers("embedding", emb_rows, &emb_scales, d, 0, params.resid)?;
+    let embedding = w.linear(&q_emb, None)?;
+    progress(Stage::Write, 1, total);
+
+    let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+    for l in 0..cfg.num_hidden_layers {
+        let ql = quantize_layer(src, &params, l)?;
+        layers.push(w.layer(&ql)?);
+        progress(Stage::Write, l + 2, total);
+    }
+
+    let fnorm = src.load(TensorId::FinalNorm)?;
+    let q_norm = quantize_norm("final_norm", &fnorm, params.resid.frac, cfg.rms_norm_eps, params.final_norm)?;
+    let final_norm = w.norm(&q_norm)?;
+    let lm_head = if cfg.tie_word_embeddings {
+        // Same 8-bit rows as the embedding; only the multipliers differ.
+        let head = with_multipliers("lm_head", q_emb.weight, &emb_scales, d, q_norm.out.frac, params.logits)?;
+        w.linear(&head, Some(embedding.weight.clone()))?
+    } else {
+        drop(q_emb);
+        let head = src.load(TensorId::LmHead)?;
+        let q_head = quantize_linear("lm_head", &head, q_norm.out.frac, params.logits)?;
+        w.linear(&q_head, None)?
+    };
+    progress(Stage::Write, total, total);
+
+    let body = ModelBody { config: cfg, params, tables, rope, embedding, layers, final_norm, lm_head };
+    let manifest = Manifest {
+        format: "zkinfer-quantized-model".into(),
+        version: FORMAT_VERSION,
+        model_id: body.model_id(),
+        body,
+        source: SourceInfo {
+            path: src.path().display().to_string(),
+            kind: opts.source_kind.clone(),
+            quantized_by: format!("zkinfer {}", env!("CARGO_PKG_VERSION")),
+            calibration_tokens: prompts.iter().map(Vec::len).collect(),
+        },
+    };
+    w.finish(&manifest)?;
+    Ok(manifest)
+}
