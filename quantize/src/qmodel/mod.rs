@@ -1,6 +1,7 @@
 //! The quantized model: the integer weights, scales and tables that the integer reference
 //! pass runs and the circuits constrain. This is the contract between crates.
 
+pub mod dequant;
 pub mod file;
 pub mod manifest;
 
