@@ -1,1 +1,85 @@
-fn main() {}
+//! `zkinfer`: quantize Llama-family models and run their float and integer reference passes.
+
+mod cmd_quantize;
+mod cmd_run;
+mod model;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "zkinfer", version, about = "Zero-knowledge proofs of transformer inference")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Quantize a model (HF folder or .gguf; default: the built-in tiny model) and report
+    /// the integer pass's accuracy against the float pass.
+    Quantize(QuantizeArgs),
+    /// Run the float and integer passes over a prompt and print the next-token top-5.
+    Run(RunArgs),
+}
+
+/// Arguments of `zkinfer quantize`.
+#[derive(Args)]
+pub struct QuantizeArgs {
+    /// HF model folder or .gguf file; omitted: the built-in tiny model.
+    pub model: Option<PathBuf>,
+    /// Output quantized model file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Calibration prompt (repeatable); default: built-in English, dialogue and code texts.
+    #[arg(long = "calib-prompt")]
+    pub calib_prompts: Vec<String>,
+    /// Evaluation prompt for the accuracy report (repeatable); default: a held-out text.
+    #[arg(long = "eval-prompt")]
+    pub eval_prompts: Vec<String>,
+    /// Longest prompt the quantized model accepts.
+    #[arg(long, default_value_t = 1024)]
+    pub max_seq: usize,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `zkinfer run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// HF model folder, .gguf file or quantized file; omitted: the built-in tiny model.
+    pub model: Option<PathBuf>,
+    /// Prompt text.
+    #[arg(long, conflicts_with = "tokens")]
+    pub prompt: Option<String>,
+    /// Prompt as comma-separated token ids.
+    #[arg(long, value_delimiter = ',')]
+    pub tokens: Option<Vec<u32>>,
+    /// Float model to compare a quantized file against (default: its recorded source if
+    /// present, else its own weights dequantized).
+    #[arg(long)]
+    pub float_model: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Quantize(a) => cmd_quantize::run(a),
+        Cmd::Run(a) => cmd_run::run(a),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -119,6 +119,9 @@ pub enum Error {
         /// Tokens supported.
         max: usize,
     },
+    /// The tokenizer could not be built or could not encode/decode.
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
     /// Quantization cannot represent the model (a scale out of range, a non-finite weight...).
     #[error("quantization failed: {0}")]
     Quantize(String),

@@ -10,6 +10,7 @@ pub mod float;
 pub mod int;
 pub mod load;
 pub mod names;
+pub mod open;
 pub mod prompts;
 pub mod qmodel;
 pub mod quant;

@@ -375,6 +375,14 @@ impl QuantizedModel {
         Ok(Tables { rsqrt: read(&spec.rsqrt)?, exp: read(&spec.exp)?, recip: read(&spec.recip)?, silu: read(&spec.silu)? })
     }
 
+    /// The tokenizer stored with the model, if any.
+    pub fn tokenizer(&self) -> Result<Option<crate::tokenizer::Tokenizer>, crate::error::Error> {
+        match &self.manifest.tokenizer {
+            Some(spec) => Ok(Some(crate::tokenizer::Tokenizer::from_spec(spec)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The RoPE constants.
     pub fn rope(&self) -> Result<RopeTable, LoadError> {
         let r = &self.manifest.body.rope;

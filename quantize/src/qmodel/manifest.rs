@@ -207,4 +207,7 @@ pub struct Manifest {
     pub body: ModelBody,
     /// Provenance.
     pub source: SourceInfo,
+    /// The tokenizer, when the source model carried one (not covered by the id).
+    #[serde(default)]
+    pub tokenizer: Option<crate::tokenizer::TokenizerSpec>,
 }

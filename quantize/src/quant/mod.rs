@@ -23,11 +23,13 @@ pub struct QuantOptions {
     pub max_seq: usize,
     /// Kind of the source for the manifest (`hf`, `gguf`, `synthetic`).
     pub source_kind: String,
+    /// Tokenizer to store beside the model.
+    pub tokenizer: Option<crate::tokenizer::TokenizerSpec>,
 }
 
 impl Default for QuantOptions {
     fn default() -> Self {
-        QuantOptions { max_seq: 1024, source_kind: "hf".into() }
+        QuantOptions { max_seq: 1024, source_kind: "hf".into(), tokenizer: None }
     }
 }
 
@@ -135,6 +137,7 @@ pub fn quantize_to_file(
             quantized_by: format!("zkinfer {}", env!("CARGO_PKG_VERSION")),
             calibration_tokens: prompts.iter().map(Vec::len).collect(),
         },
+        tokenizer: opts.tokenizer.clone(),
     };
     w.finish(&manifest)?;
     Ok(manifest)

@@ -1,0 +1,53 @@
+//! Opening models and turning prompts into tokens for the commands.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use zkinfer_quantize::float::{self, FloatOutput};
+use zkinfer_quantize::int::{self, IntOutput};
+use zkinfer_quantize::open::{self, FloatModel};
+use zkinfer_quantize::qmodel::file::QuantizedModel;
+use zkinfer_quantize::tokenizer::Tokenizer;
+use zkinfer_quantize::WeightSource;
+
+use crate::progress::Progress;
+
+/// The float model at `path`, or the built-in tiny model.
+pub fn open_float(path: Option<&Path>) -> Result<FloatModel> {
+    match path {
+        None => Ok(open::builtin_tiny()),
+        Some(p) => Ok(open::open_float(p)?),
+    }
+}
+
+/// Tokenizes `texts` (or `defaults` when `texts` is empty). Without a tokenizer, each
+/// text becomes a deterministic pseudo-random token sequence of its byte length.
+pub fn prompts(tok: Option<&Tokenizer>, vocab: usize, texts: &[String], defaults: &[&str]) -> Result<Vec<Vec<u32>>> {
+    let list: Vec<&str> = if texts.is_empty() { defaults.to_vec() } else { texts.iter().map(String::as_str).collect() };
+    list.iter()
+        .map(|t| match tok {
+            Some(tk) => {
+                let ids = tk.encode(t).with_context(|| format!("cannot tokenize {t:?}"))?;
+                if ids.is_empty() {
+                    bail!("prompt {t:?} has no tokens");
+                }
+                Ok(ids)
+            }
+            None => Ok(open::pseudo_prompt(t, vocab)),
+        })
+        .collect()
+}
+
+/// The float pass with a progress bar.
+pub fn float_pass(src: &dyn WeightSource, tokens: &[u32], quiet: bool) -> Result<FloatOutput> {
+    let n = src.config().num_hidden_layers;
+    let mut p = Progress::new("float pass", n, quiet);
+    Ok(float::forward(src, tokens, &mut |d| p.set(d, n))?)
+}
+
+/// The integer pass with a progress bar.
+pub fn int_pass(q: &QuantizedModel, tokens: &[u32], quiet: bool) -> Result<IntOutput> {
+    let n = q.config().num_hidden_layers;
+    let mut p = Progress::new("int pass", n, quiet);
+    Ok(int::forward(q, tokens, &mut |d| p.set(d, n))?)
+}

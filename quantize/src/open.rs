@@ -1,0 +1,94 @@
+//! Opening a model by path: HF folders, GGUF files and quantized files are told apart by
+//! their contents, and each comes with its tokenizer where it carries one.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, LoadError};
+use crate::load::gguf_model::GgufModel;
+use crate::load::hf::HfModel;
+use crate::load::WeightSource;
+use crate::qmodel::manifest::MAGIC;
+use crate::synthetic::{tiny_config, SyntheticModel};
+use crate::tokenizer::Tokenizer;
+
+/// A float model and its tokenizer.
+pub struct FloatModel {
+    /// The weights.
+    pub source: Box<dyn WeightSource>,
+    /// The tokenizer, when the model carries one.
+    pub tokenizer: Option<Tokenizer>,
+    /// `hf`, `gguf` or `synthetic`.
+    pub kind: &'static str,
+}
+
+fn magic(path: &Path) -> Result<[u8; 8], LoadError> {
+    let mut f = std::fs::File::open(path).map_err(|e| LoadError::io(path, e))?;
+    let mut b = [0u8; 8];
+    let mut n = 0;
+    while n < 8 {
+        match f.read(&mut b[n..]).map_err(|e| LoadError::io(path, e))? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(b)
+}
+
+/// Whether `path` is a zkinfer quantized model file.
+pub fn is_quantized(path: &Path) -> Result<bool, LoadError> {
+    Ok(path.is_file() && &magic(path)? == MAGIC)
+}
+
+/// Opens an HF folder or a GGUF file.
+pub fn open_float(path: &Path) -> Result<FloatModel, Error> {
+    if path.is_dir() {
+        let source = Box::new(HfModel::open(path)?);
+        let tokenizer = if path.join("vocab.json").is_file() && path.join("merges.txt").is_file() {
+            Some(Tokenizer::from_hf_dir(path)?)
+        } else {
+            None
+        };
+        return Ok(FloatModel { source, tokenizer, kind: "hf" });
+    }
+    let m = magic(path)?;
+    if &m[..4] == b"GGUF" {
+        let g = GgufModel::open(path)?;
+        let tokenizer = match g.tokenizer_data() {
+            Some(td) if td.model == "gpt2" && !td.merges.is_empty() => {
+                let special: Vec<u32> = td
+                    .token_types
+                    .as_ref()
+                    .map(|ty| ty.iter().zip(0u32..).filter(|(t, _)| **t == 3).map(|(_, i)| i).collect())
+                    .unwrap_or_default();
+                Some(Tokenizer::from_gguf_parts(td.tokens, td.merges, &special)?)
+            }
+            _ => None,
+        };
+        return Ok(FloatModel { source: Box::new(g), tokenizer, kind: "gguf" });
+    }
+    if &m == MAGIC {
+        return Err(LoadError::format(path, "is a quantized model; this needs the float model (an HF folder or a .gguf)").into());
+    }
+    Err(LoadError::format(path, "is neither an HF model folder, a GGUF file nor a zkinfer quantized model").into())
+}
+
+/// The built-in tiny model (deterministic synthetic weights, byte-level tokens).
+pub fn builtin_tiny() -> FloatModel {
+    FloatModel { source: Box::new(SyntheticModel::new(tiny_config(), 0)), tokenizer: Some(Tokenizer::bytes()), kind: "synthetic" }
+}
+
+/// A deterministic pseudo-random prompt standing for `text` in a model without a
+/// tokenizer: one token per four bytes of text (at least one).
+pub fn pseudo_prompt(text: &str, vocab: usize) -> Vec<u32> {
+    let mut s = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    (0..(text.len() / 4).max(1))
+        .map(|_| {
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % vocab.max(1) as u64) as u32
+        })
+        .collect()
+}
