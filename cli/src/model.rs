@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use zkinfer_quantize::float::{self, FloatOutput};
 use zkinfer_quantize::int::{self, IntOutput};
 use zkinfer_quantize::open::{self, FloatModel};
+use zkinfer_quantize::prompts::tokenize_in_vocab;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::tokenizer::Tokenizer;
 use zkinfer_quantize::WeightSource;
@@ -20,19 +21,14 @@ pub fn open_float(path: Option<&Path>) -> Result<FloatModel> {
     }
 }
 
-/// Tokenizes `texts` (or `defaults` when `texts` is empty). Without a tokenizer, each
+/// Tokenizes `texts` (or `defaults` when `texts` is empty), dropping ids outside the
+/// vocabulary (models with a cut vocabulary). Without a tokenizer, each
 /// text becomes a deterministic pseudo-random token sequence of its byte length.
 pub fn prompts(tok: Option<&Tokenizer>, vocab: usize, texts: &[String], defaults: &[&str]) -> Result<Vec<Vec<u32>>> {
     let list: Vec<&str> = if texts.is_empty() { defaults.to_vec() } else { texts.iter().map(String::as_str).collect() };
     list.iter()
         .map(|t| match tok {
-            Some(tk) => {
-                let ids = tk.encode(t).with_context(|| format!("cannot tokenize {t:?}"))?;
-                if ids.is_empty() {
-                    bail!("prompt {t:?} has no tokens");
-                }
-                Ok(ids)
-            }
+            Some(tk) => tokenize_in_vocab(tk, t, vocab).with_context(|| format!("prompt {t:?}")),
             None => Ok(open::pseudo_prompt(t, vocab)),
         })
         .collect()

@@ -23,3 +23,13 @@ wooden press adapted from those used to make wine. Before his invention, books w
 hand, which made them rare and expensive. Within fifty years, printing shops had spread to \
 more than two hundred cities across Europe, and millions of books were in circulation. Ideas \
 travelled faster than ever before, and scholars could compare the same text in many places.";
+
+/// Tokenizes `text`, dropping ids outside `vocab` (for models with a cut vocabulary such
+/// as the SmolLM2 test slice). Used for calibration and evaluation texts only.
+pub fn tokenize_in_vocab(tok: &crate::tokenizer::Tokenizer, text: &str, vocab: usize) -> Result<Vec<u32>, crate::Error> {
+    let ids: Vec<u32> = tok.encode(text)?.into_iter().filter(|&i| (i as usize) < vocab).collect();
+    if ids.is_empty() {
+        return Err(crate::Error::EmptyPrompt);
+    }
+    Ok(ids)
+}
