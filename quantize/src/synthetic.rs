@@ -26,6 +26,9 @@ use crate::names::{LayerTensor, TensorId};
 use crate::tensor::Tensor;
 
 mod generate;
+mod hf_writer;
+
+pub use hf_writer::{write_hf_folder, SynthDtype};
 
 /// A Llama model whose weights are generated on demand from a seed.
 #[derive(Clone, Debug)]
