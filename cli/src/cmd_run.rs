@@ -58,7 +58,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         };
         (q, fm, tok, kind)
     } else {
-        let fm = model::open_float(a.model.as_deref())?;
+        let mut fm = model::open_float(a.model.as_deref())?;
         let cfg = fm.source.config().clone();
         let calib = model::prompts(fm.tokenizer.as_ref(), cfg.vocab_size, &[], CALIBRATION)?;
         let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
@@ -74,7 +74,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         }
         let q = QuantizedModel::open(&path)?;
         _tmp = Some(dir);
-        let tok = fm.tokenizer.clone();
+        let tok = fm.tokenizer.take();
         let kind = fm.source.path().display().to_string();
         (q, Some(fm), tok, kind)
     };

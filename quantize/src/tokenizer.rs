@@ -106,6 +106,24 @@ pub struct Tokenizer {
     pattern: Option<Regex>,
     /// Word → ids.
     cache: RwLock<HashMap<String, Vec<u32>>>,
+    /// What the tokenizer was built from (stored in quantized model files).
+    spec: TokenizerSpec,
+}
+
+/// Everything needed to rebuild a [`Tokenizer`]; quantized model files carry it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TokenizerSpec {
+    /// [`Tokenizer::bytes`].
+    Bytes,
+    /// Byte-level BPE.
+    Bpe {
+        /// Token text by id (holes are `None`).
+        tokens: Vec<Option<String>>,
+        /// Merge rules `"a b"` by rank.
+        merges: Vec<String>,
+        /// Special tokens (text, id).
+        special: Vec<(String, u32)>,
+    },
 }
 
 impl fmt::Debug for Tokenizer {
@@ -202,6 +220,24 @@ impl Tokenizer {
         Self::build(tokens, &special, merges, "GGUF tokenizer.ggml.merges")
     }
 
+    /// Rebuilds a tokenizer from its [`TokenizerSpec`].
+    pub fn from_spec(spec: &TokenizerSpec) -> Result<Self, TokenizerError> {
+        match spec {
+            TokenizerSpec::Bytes => Ok(Self::bytes()),
+            TokenizerSpec::Bpe { tokens, merges, special } => Self::build(
+                tokens.clone(),
+                special,
+                merges.iter().enumerate().map(|(i, m)| (i + 1, m.as_str())),
+                "stored tokenizer merges",
+            ),
+        }
+    }
+
+    /// What this tokenizer was built from.
+    pub fn spec(&self) -> &TokenizerSpec {
+        &self.spec
+    }
+
     /// A 256-token byte-level tokenizer: token `i` is the byte-level character of byte `i`,
     /// with no merges and no special tokens (for tiny built-in models).
     pub fn bytes() -> Self {
@@ -219,6 +255,7 @@ impl Tokenizer {
             special_re: None,
             pattern: None,
             cache: RwLock::new(HashMap::new()),
+            spec: TokenizerSpec::Bytes,
         }
     }
 
@@ -230,6 +267,13 @@ impl Tokenizer {
         merges: impl Iterator<Item = (usize, &'a str)>,
         merges_origin: &str,
     ) -> Result<Self, TokenizerError> {
+        let merges: Vec<(usize, &str)> = merges.collect();
+        let spec = TokenizerSpec::Bpe {
+            tokens: tokens.clone(),
+            merges: merges.iter().map(|(_, m)| m.to_string()).collect(),
+            special: special.to_vec(),
+        };
+        let merges = merges.into_iter();
         let mut symbols: HashMap<String, u32> = HashMap::with_capacity(tokens.len());
         for (tok, id) in tokens.iter().zip(0u32..) {
             if let Some(tok) = tok {
@@ -306,6 +350,7 @@ impl Tokenizer {
             special_re,
             pattern,
             cache: RwLock::new(HashMap::new()),
+            spec,
         })
     }
 

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use super::manifest::*;
 use super::{QLayer, QLinear, QNorm, RopeTable, MULT_BITS, NORM_WEIGHT_BITS};
 use crate::error::LoadError;
-use crate::fixed::tables::{LookupTable, Tables};
+use crate::fixed::tables::{
+    LookupTable, Tables, EXP_OUT_FRAC, RECIP_MANT_BITS, RECIP_OUT_FRAC, RSQRT_OUT_FRAC, SILU_FRAC, SILU_IN_BITS,
+};
 use crate::fixed::Scale;
 
 const FOOTER: u64 = 24;
@@ -154,6 +156,16 @@ impl ModelWriter {
     }
 }
 
+/// The range a stored table's outputs must lie in.
+fn table_range(name: &str) -> (i64, i64) {
+    match name {
+        "rsqrt" => (0, 1 << RSQRT_OUT_FRAC),
+        "exp" => (0, 1 << EXP_OUT_FRAC),
+        "recip" => (1 << (RECIP_OUT_FRAC - RECIP_MANT_BITS), 1 << (RECIP_OUT_FRAC + 1 - RECIP_MANT_BITS)),
+        _ => (-(1 << (SILU_IN_BITS - 1)), 1 << (SILU_IN_BITS - 1)),
+    }
+}
+
 /// A quantized model file opened for reading; layers are read on demand.
 pub struct QuantizedModel {
     path: PathBuf,
@@ -262,7 +274,7 @@ impl QuantizedModel {
     }
 
     fn check_scale(&self, what: &str, s: Scale) -> Result<(), LoadError> {
-        if !(2..=40).contains(&s.bits) || s.frac > 40 {
+        if !(2..=32).contains(&s.bits) || s.frac > 40 {
             return Err(LoadError::tensor(&self.path, what, format!("implausible scale {s:?}")));
         }
         Ok(())
@@ -324,6 +336,10 @@ impl QuantizedModel {
         if !(1..=127).contains(&e.score_shift) || !(0..1 << MULT_BITS).contains(&e.score_mult) {
             return Err(LoadError::tensor(&self.path, name("score"), "score multiplier or shift out of range"));
         }
+        self.check_scale(&name("mid"), e.mid)?;
+        if e.mid.frac > SILU_FRAC + e.up.out.frac {
+            return Err(LoadError::tensor(&self.path, name("mid"), "scale finer than silu(gate)·up"));
+        }
         Ok(QLayer {
             attn_norm: self.norm(&name("attn_norm"), &e.attn_norm)?,
             q: self.linear(&name("q"), &e.q, c.q_dim(), d)?,
@@ -370,6 +386,10 @@ impl QuantizedModel {
                 return Err(LoadError::tensor(&self.path, &e.name, "table domain differs from this zkinfer's"));
             }
             let values = self.i32s(&e.name, &e.values, want.values.len() as u64)?;
+            let (lo, hi) = table_range(&want.name);
+            if values.iter().any(|v| !(lo..=hi).contains(v)) {
+                return Err(LoadError::tensor(&self.path, &e.name, format!("table values outside [{lo}, {hi}]")));
+            }
             Ok(LookupTable { name: e.name.clone(), start: e.start, values })
         };
         Ok(Tables { rsqrt: read(&spec.rsqrt)?, exp: read(&spec.exp)?, recip: read(&spec.recip)?, silu: read(&spec.silu)? })
