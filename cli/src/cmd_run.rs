@@ -9,7 +9,6 @@ use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
 use zkinfer_quantize::report::top_k;
 use zkinfer_quantize::tokenizer::Tokenizer;
-use zkinfer_quantize::WeightSource;
 
 use crate::model::{self, float_pass, int_pass};
 use crate::progress::Progress;

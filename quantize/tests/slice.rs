@@ -10,6 +10,7 @@ use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
 use zkinfer_quantize::report::{top_k, AccuracyReport};
 use zkinfer_quantize::tokenizer::Tokenizer;
+use zkinfer_quantize::WeightSource;
 
 const IDS: [u32; 4] = [6403, 1980, 253, 655];
 
