@@ -201,7 +201,7 @@ fn large_tensors_dequantize_like_small_ones() {
 #[test]
 fn dequantize_checks_type_and_size() {
     let p = Path::new("m.gguf");
-    let e = dequantize(p, "w", GgmlType::Q5_K, &[0; 176], 256).unwrap_err();
+    let e = dequantize(p, "w", GgmlType::Q5_K, &[0; 176], 256).expect_err("Q5_K");
     assert!(
         matches!(&e, LoadError::UnsupportedDtype { dtype, .. } if dtype == "Q5_K (type 13)"),
         "{e}"
@@ -210,9 +210,9 @@ fn dequantize_checks_type_and_size() {
         e.to_string().contains("m.gguf") && e.to_string().contains("`w`"),
         "{e}"
     );
-    let e = dequantize(p, "w", GgmlType::Q4_1, &[0; 19], 32).unwrap_err();
+    let e = dequantize(p, "w", GgmlType::Q4_1, &[0; 19], 32).expect_err("short");
     assert!(matches!(e, LoadError::Tensor { .. }), "{e}");
-    let e = dequantize(p, "w", GgmlType::Q8_0, &[0; 34], 31).unwrap_err();
+    let e = dequantize(p, "w", GgmlType::Q8_0, &[0; 34], 31).expect_err("partial block");
     assert!(matches!(e, LoadError::Tensor { .. }), "{e}");
     assert_eq!(GgmlType::describe_id(4), "unknown (type 4)");
     assert_eq!(
@@ -326,7 +326,7 @@ fn metadata_defaults_apply() {
     }
     // Without head_count_kv the model has as many KV heads as query heads: K and V must
     // then have 32 rows, which they do not, so the shape check names the tensor.
-    let err = GgufModel::open(tiny.builder.write(&dir, "a.gguf")).unwrap_err();
+    let err = GgufModel::open(tiny.builder.write(&dir, "a.gguf")).expect_err("K has 16 rows");
     assert!(
         matches!(&err, LoadError::ShapeMismatch { tensor, .. } if tensor == "blk.0.attn_k.weight"),
         "{err}"

@@ -90,33 +90,21 @@ impl GgufFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, LoadError> {
         let path = path.as_ref().to_path_buf();
         let file = File::open(&path).map_err(|e| LoadError::io(&path, e))?;
-        // SAFETY: the map is read-only and private to this struct. Like every memory-mapped
+        // SAFETY: the map is read-only and owned by this struct. Like every memory-mapped
         // reader, it relies on no other process truncating or rewriting the file while it is
         // open; a model file being read is not expected to change under us.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| LoadError::io(&path, e))?;
-        let header = parse(&mmap, &path)?;
-        let keys = header
-            .metadata
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
-        let by_name = header
-            .tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
-            .collect();
+        let h = parse(&mmap, &path)?;
         Ok(GgufFile {
             path,
             mmap,
-            version: header.version,
-            metadata: header.metadata,
-            keys,
-            tensors: header.tensors,
-            by_name,
-            alignment: header.alignment,
-            data_start: header.data_start,
+            version: h.version,
+            metadata: h.metadata,
+            keys: h.keys,
+            tensors: h.tensors,
+            by_name: h.by_name,
+            alignment: h.alignment,
+            data_start: h.data_start,
         })
     }
 
@@ -218,7 +206,9 @@ impl GgufFile {
 struct Header {
     version: u32,
     metadata: Vec<(String, GgufValue)>,
+    keys: HashMap<String, usize>,
     tensors: Vec<GgufTensorInfo>,
+    by_name: HashMap<String, usize>,
     alignment: usize,
     data_start: usize,
 }
@@ -275,7 +265,8 @@ impl<'a> Reader<'a> {
             .filter(|&(_, b)| b <= self.remaining());
         fits.map(|(n, _)| n).ok_or_else(|| {
             format!(
-                "{what} {n} at offset {at} exceeds the file ({} bytes left, {min_bytes} needed per item)",
+                "{what} {n} at offset {at} needs at least {} bytes, {} are left (truncated or corrupt file)",
+                u128::from(n) * min_bytes as u128,
                 self.remaining()
             )
         })
@@ -290,7 +281,7 @@ impl<'a> Reader<'a> {
             .and_then(|n| self.take(n, what).ok())
             .ok_or_else(|| {
                 format!(
-                    "{what} length {len} at offset {at} exceeds the file ({} bytes left)",
+                    "{what} length {len} at offset {at} exceeds the {} bytes left (truncated or corrupt file)",
                     self.remaining()
                 )
             })?;
@@ -332,13 +323,13 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
         > r.remaining()
     {
         return Err(fmt(format!(
-            "tensor_count {n_tensors} and kv_count {n_kv} together exceed the file ({} bytes left)",
+            "tensor_count {n_tensors} and kv_count {n_kv} need more than the {} bytes left (truncated or corrupt file)",
             r.remaining()
         )));
     }
 
     let mut metadata: Vec<(String, GgufValue)> = Vec::with_capacity(n_kv);
-    let mut seen = std::collections::HashSet::with_capacity(n_kv);
+    let mut keys = HashMap::with_capacity(n_kv);
     for i in 0..n_kv {
         let key = r
             .string("metadata key")
@@ -347,13 +338,13 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
             .u32("value type")
             .and_then(|ty| r.value(ty, 0))
             .map_err(|m| fmt(format!("metadata `{key}`: {m}")))?;
-        if !seen.insert(key.clone()) {
+        if keys.insert(key.clone(), i).is_some() {
             return Err(fmt(format!("duplicate metadata key `{key}`")));
         }
         metadata.push((key, value));
     }
 
-    let alignment = match metadata.iter().find(|(k, _)| k == "general.alignment") {
+    let alignment = match keys.get("general.alignment").and_then(|&i| metadata.get(i)) {
         None => DEFAULT_ALIGNMENT,
         Some((_, v)) => match v.as_u64() {
             Some(a) if a.is_power_of_two() && a <= 1 << 30 => a as usize,
@@ -367,7 +358,7 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     };
 
     let mut tensors: Vec<GgufTensorInfo> = Vec::with_capacity(n_tensors);
-    let mut names = std::collections::HashSet::with_capacity(n_tensors);
+    let mut by_name = HashMap::with_capacity(n_tensors);
     let mut raw = Vec::with_capacity(n_tensors);
     for i in 0..n_tensors {
         let name = r
@@ -386,7 +377,7 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
         }
         let type_id = r.u32("ggml type").map_err(terr)?;
         let offset = r.u64("data offset").map_err(terr)?;
-        if !names.insert(name.clone()) {
+        if by_name.insert(name.clone(), i).is_some() {
             return Err(terr("duplicate tensor name".into()));
         }
         raw.push(RawInfo {
@@ -407,7 +398,9 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     Ok(Header {
         version,
         metadata,
+        keys,
         tensors,
+        by_name,
         alignment,
         data_start,
     })

@@ -51,7 +51,8 @@ impl GgufModel {
         let file = GgufFile::open(path)?;
         let config = config_from_metadata(&file)?;
         let model = GgufModel { file, config };
-        for id in model.tensor_ids() {
+        // Lazily, so that a lying block count fails at the first missing layer.
+        for id in ids(&model.config) {
             model.info(id)?;
         }
         Ok(model)
@@ -62,18 +63,9 @@ impl GgufModel {
         &self.file
     }
 
-    /// Every tensor the model consists of, in file order (`LmHead` only when untied).
+    /// Every tensor of the model: embedding, blocks, final norm, and `LmHead` when untied.
     pub fn tensor_ids(&self) -> Vec<TensorId> {
-        let c = &self.config;
-        let mut ids = vec![TensorId::Embedding];
-        for l in 0..c.num_hidden_layers {
-            ids.extend(LayerTensor::ALL.iter().map(|&t| TensorId::Layer(l, t)));
-        }
-        ids.push(TensorId::FinalNorm);
-        if !c.tie_word_embeddings {
-            ids.push(TensorId::LmHead);
-        }
-        ids
+        ids(&self.config).collect()
     }
 
     /// The embedded tokenizer, if the file has one (`tokenizer.ggml.model` and
@@ -177,6 +169,19 @@ impl WeightSource for GgufModel {
             )
         })
     }
+}
+
+/// The tensors of a model with config `c`, in the order of [`GgufModel::tensor_ids`].
+fn ids(c: &LlamaConfig) -> impl Iterator<Item = TensorId> {
+    let layers = (0..c.num_hidden_layers).flat_map(|l| {
+        LayerTensor::ALL
+            .into_iter()
+            .map(move |t| TensorId::Layer(l, t))
+    });
+    std::iter::once(TensorId::Embedding)
+        .chain(layers)
+        .chain(std::iter::once(TensorId::FinalNorm))
+        .chain((!c.tie_word_embeddings).then_some(TensorId::LmHead))
 }
 
 /// Undoes llama.cpp's q/k row permutation of a row-major matrix with `cols` columns and
