@@ -42,41 +42,42 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     // Keeps the temporary quantized file alive for the run.
     let mut _tmp = None;
-    let (q, float_src, tok, float_kind): (QuantizedModel, Option<FloatModel>, Option<Tokenizer>, String) = if quantized {
-        let path = a.model.as_deref().context("no model")?;
-        let q = QuantizedModel::open(path)?;
-        let tok = q.tokenizer()?;
-        let recorded = std::path::PathBuf::from(&q.manifest.source.path);
-        let (fm, kind) = match &a.float_model {
-            Some(f) => (Some(open::open_float(f)?), format!("{}", f.display())),
-            None if recorded.exists() => match open::open_float(&recorded) {
-                Ok(fm) if fm.source.config() == q.config() => (Some(fm), recorded.display().to_string()),
-                _ => (None, "dequantized".to_string()),
-            },
-            None => (None, "dequantized".to_string()),
+    let (q, float_src, tok, float_kind): (QuantizedModel, Option<FloatModel>, Option<Tokenizer>, String) =
+        if quantized {
+            let path = a.model.as_deref().context("no model")?;
+            let q = QuantizedModel::open(path)?;
+            let tok = q.tokenizer()?;
+            let recorded = std::path::PathBuf::from(&q.manifest.source.path);
+            let (fm, kind) = match &a.float_model {
+                Some(f) => (Some(open::open_float(f)?), format!("{}", f.display())),
+                None if recorded.exists() => match open::open_float(&recorded) {
+                    Ok(fm) if fm.source.config() == q.config() => (Some(fm), recorded.display().to_string()),
+                    _ => (None, "dequantized".to_string()),
+                },
+                None => (None, "dequantized".to_string()),
+            };
+            (q, fm, tok, kind)
+        } else {
+            let mut fm = model::open_float(a.model.as_deref())?;
+            let cfg = fm.source.config().clone();
+            let calib = model::prompts(fm.tokenizer.as_ref(), cfg.vocab_size, &[], CALIBRATION)?;
+            let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+            let path = dir.path().join("model.zkq");
+            let opts = QuantOptions {
+                source_kind: fm.kind.to_string(),
+                tokenizer: fm.tokenizer.as_ref().map(|t| t.spec().clone()),
+                ..QuantOptions::default()
+            };
+            {
+                let mut p = Progress::new("quantize", cfg.num_hidden_layers + 1, a.json);
+                quantize_to_file(&*fm.source, &calib, &opts, &path, &mut |_, d, t| p.set(d, t))?;
+            }
+            let q = QuantizedModel::open(&path)?;
+            _tmp = Some(dir);
+            let tok = fm.tokenizer.take();
+            let kind = fm.source.path().display().to_string();
+            (q, Some(fm), tok, kind)
         };
-        (q, fm, tok, kind)
-    } else {
-        let mut fm = model::open_float(a.model.as_deref())?;
-        let cfg = fm.source.config().clone();
-        let calib = model::prompts(fm.tokenizer.as_ref(), cfg.vocab_size, &[], CALIBRATION)?;
-        let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
-        let path = dir.path().join("model.zkq");
-        let opts = QuantOptions {
-            source_kind: fm.kind.to_string(),
-            tokenizer: fm.tokenizer.as_ref().map(|t| t.spec().clone()),
-            ..QuantOptions::default()
-        };
-        {
-            let mut p = Progress::new("quantize", cfg.num_hidden_layers + 1, a.json);
-            quantize_to_file(&*fm.source, &calib, &opts, &path, &mut |_, d, t| p.set(d, t))?;
-        }
-        let q = QuantizedModel::open(&path)?;
-        _tmp = Some(dir);
-        let tok = fm.tokenizer.take();
-        let kind = fm.source.path().display().to_string();
-        (q, Some(fm), tok, kind)
-    };
     let tokens = tokens_of(&a, tok.as_ref())?;
     let f = match &float_src {
         Some(fm) => float_pass(&*fm.source, &tokens, a.json)?,
@@ -90,7 +91,9 @@ pub fn run(a: RunArgs) -> Result<()> {
     let (i1, i5) = summary(&il, t);
     let agree = f1.iter().zip(&i1).filter(|(a, b)| a == b).count() as f64 / t as f64;
     if a.json {
-        let side = |top1: &[u32], top5: &[u32]| -> Value { json!({"next_token": top1[t - 1], "top5": top5, "top1": top1}) };
+        let side = |top1: &[u32], top5: &[u32]| -> Value {
+            json!({"next_token": top1[t - 1], "top5": top5, "top1": top1})
+        };
         let out = json!({
             "tokens": tokens,
             "model_id": q.model_id(),

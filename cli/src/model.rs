@@ -24,8 +24,14 @@ pub fn open_float(path: Option<&Path>) -> Result<FloatModel> {
 /// Tokenizes `texts` (or `defaults` when `texts` is empty), dropping ids outside the
 /// vocabulary (models with a cut vocabulary). Without a tokenizer, each
 /// text becomes a deterministic pseudo-random token sequence of its byte length.
-pub fn prompts(tok: Option<&Tokenizer>, vocab: usize, texts: &[String], defaults: &[&str]) -> Result<Vec<Vec<u32>>> {
-    let list: Vec<&str> = if texts.is_empty() { defaults.to_vec() } else { texts.iter().map(String::as_str).collect() };
+pub fn prompts(
+    tok: Option<&Tokenizer>,
+    vocab: usize,
+    texts: &[String],
+    defaults: &[&str],
+) -> Result<Vec<Vec<u32>>> {
+    let list: Vec<&str> =
+        if texts.is_empty() { defaults.to_vec() } else { texts.iter().map(String::as_str).collect() };
     list.iter()
         .map(|t| match tok {
             Some(tk) => tokenize_in_vocab(tk, t, vocab).with_context(|| format!("prompt {t:?}")),

@@ -68,20 +68,30 @@ pub fn open_float(path: &Path) -> Result<FloatModel, Error> {
         return Ok(FloatModel { source: Box::new(g), tokenizer, kind: "gguf" });
     }
     if &m == MAGIC {
-        return Err(LoadError::format(path, "is a quantized model; this needs the float model (an HF folder or a .gguf)").into());
+        return Err(LoadError::format(
+            path,
+            "is a quantized model; this needs the float model (an HF folder or a .gguf)",
+        )
+        .into());
     }
-    Err(LoadError::format(path, "is neither an HF model folder, a GGUF file nor a zkinfer quantized model").into())
+    Err(LoadError::format(path, "is neither an HF model folder, a GGUF file nor a zkinfer quantized model")
+        .into())
 }
 
 /// The built-in tiny model (deterministic synthetic weights, byte-level tokens).
 pub fn builtin_tiny() -> FloatModel {
-    FloatModel { source: Box::new(SyntheticModel::new(tiny_config(), 0)), tokenizer: Some(Tokenizer::bytes()), kind: "synthetic" }
+    FloatModel {
+        source: Box::new(SyntheticModel::new(tiny_config(), 0)),
+        tokenizer: Some(Tokenizer::bytes()),
+        kind: "synthetic",
+    }
 }
 
 /// A deterministic pseudo-random prompt standing for `text` in a model without a
 /// tokenizer: one token per four bytes of text (at least one).
 pub fn pseudo_prompt(text: &str, vocab: usize) -> Vec<u32> {
-    let mut s = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let mut s =
+        text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
     (0..(text.len() / 4).max(1))
         .map(|_| {
             s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);

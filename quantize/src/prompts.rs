@@ -26,7 +26,11 @@ travelled faster than ever before, and scholars could compare the same text in m
 
 /// Tokenizes `text`, dropping ids outside `vocab` (for models with a cut vocabulary such
 /// as the SmolLM2 test slice). Used for calibration and evaluation texts only.
-pub fn tokenize_in_vocab(tok: &crate::tokenizer::Tokenizer, text: &str, vocab: usize) -> Result<Vec<u32>, crate::Error> {
+pub fn tokenize_in_vocab(
+    tok: &crate::tokenizer::Tokenizer,
+    text: &str,
+    vocab: usize,
+) -> Result<Vec<u32>, crate::Error> {
     let ids: Vec<u32> = tok.encode(text)?.into_iter().filter(|&i| (i as usize) < vocab).collect();
     if ids.is_empty() {
         return Err(crate::Error::EmptyPrompt);

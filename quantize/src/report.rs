@@ -92,7 +92,12 @@ impl AccuracyReport {
         let n = (self.positions + o.positions) as f64;
         let w = |a: f64, b: f64| (a * self.positions as f64 + b * o.positions as f64) / n;
         AccuracyReport {
-            hidden_rel_err: self.hidden_rel_err.iter().zip(&o.hidden_rel_err).map(|(a, b)| a.max(*b)).collect(),
+            hidden_rel_err: self
+                .hidden_rel_err
+                .iter()
+                .zip(&o.hidden_rel_err)
+                .map(|(a, b)| a.max(*b))
+                .collect(),
             logits_rel_err: self.logits_rel_err.max(o.logits_rel_err),
             positions: self.positions + o.positions,
             top1_agreement: w(self.top1_agreement, o.top1_agreement),

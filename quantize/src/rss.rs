@@ -23,9 +23,7 @@ fn status_field_bytes(key: &str) -> Option<u64> {
 
 /// The value of a `Key:   1234 kB` line of a `/proc/*/status` text, in bytes.
 fn parse_kb_field(text: &str, key: &str) -> Option<u64> {
-    let line = text
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?;
+    let line = text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?;
     let mut parts = line.split_whitespace();
     let value: u64 = parts.next()?.parse().ok()?;
     match parts.next() {
@@ -38,8 +36,7 @@ fn parse_kb_field(text: &str, key: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str =
-        "Name:\tcat\nVmPeak:\t    9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t     999 kB\n";
+    const SAMPLE: &str = "Name:\tcat\nVmPeak:\t    9000 kB\nVmHWM:\t    1234 kB\nVmRSS:\t     999 kB\n";
 
     #[test]
     fn parses_status_fields() {
@@ -51,18 +48,11 @@ mod tests {
     #[test]
     fn rejects_missing_or_malformed_fields() {
         assert_eq!(parse_kb_field(SAMPLE, "VmSwap"), None);
-        assert_eq!(
-            parse_kb_field(SAMPLE, "VmH"),
-            None,
-            "a key prefix is not a key"
-        );
+        assert_eq!(parse_kb_field(SAMPLE, "VmH"), None, "a key prefix is not a key");
         assert_eq!(parse_kb_field("VmHWM:\t12 MB\n", "VmHWM"), None);
         assert_eq!(parse_kb_field("VmHWM:\tlots kB\n", "VmHWM"), None);
         assert_eq!(parse_kb_field("VmHWM:\n", "VmHWM"), None);
-        assert_eq!(
-            parse_kb_field("VmHWM:\t18446744073709551615 kB\n", "VmHWM"),
-            None
-        );
+        assert_eq!(parse_kb_field("VmHWM:\t18446744073709551615 kB\n", "VmHWM"), None);
     }
 
     #[test]
@@ -92,14 +82,8 @@ mod tests {
         }
         let cur = current_rss_bytes().unwrap_or(0);
         let peak = peak_rss_bytes().unwrap_or(0);
-        assert!(std::hint::black_box(&big)
-            .iter()
-            .step_by(4096)
-            .all(|&b| b == 1));
-        assert!(
-            cur >= n as u64,
-            "resident {cur} while holding {n} touched bytes"
-        );
+        assert!(std::hint::black_box(&big).iter().step_by(4096).all(|&b| b == 1));
+        assert!(cur >= n as u64, "resident {cur} while holding {n} touched bytes");
         assert!(peak >= cur, "peak {peak} < current {cur}");
     }
 }

@@ -70,10 +70,7 @@ impl WeightSource for SyntheticModel {
         if let TensorId::Layer(l, _) = id {
             if l >= self.cfg.num_hidden_layers {
                 let tensor = id.hf_name();
-                return Err(LoadError::MissingTensor {
-                    path: self.path.clone(),
-                    tensor,
-                });
+                return Err(LoadError::MissingTensor { path: self.path.clone(), tensor });
             }
         }
         let shape = id.expected_shape(&self.cfg);
@@ -148,10 +145,8 @@ mod tests {
         let a = SyntheticModel::new(tiny_config(), 5);
         let b = SyntheticModel::new(tiny_config(), 5);
         let ids = model_tensor_ids(a.config());
-        let forward: Vec<Vec<u32>> = ids
-            .iter()
-            .map(|&id| values(&a, id).iter().map(|v| v.to_bits()).collect())
-            .collect();
+        let forward: Vec<Vec<u32>> =
+            ids.iter().map(|&id| values(&a, id).iter().map(|v| v.to_bits()).collect()).collect();
         for (i, &id) in ids.iter().enumerate().rev() {
             let again: Vec<u32> = values(&b, id).iter().map(|v| v.to_bits()).collect();
             assert_eq!(again, forward[i], "{}", id.hf_name());
@@ -185,10 +180,7 @@ mod tests {
     fn shapes_follow_the_config() {
         for cfg in [tiny_config(), llama2_7b_layer_config(2, 32)] {
             let m = SyntheticModel::new(cfg.clone(), 3);
-            for id in model_tensor_ids(&cfg)
-                .into_iter()
-                .filter(|id| !is_big(&cfg, *id))
-            {
+            for id in model_tensor_ids(&cfg).into_iter().filter(|id| !is_big(&cfg, *id)) {
                 let t = m.load(id).expect("tensor");
                 assert_eq!(t.shape, id.expected_shape(&cfg), "{}", id.hf_name());
                 assert!(t.data.iter().all(|v| v.is_finite()));
@@ -203,35 +195,25 @@ mod tests {
     #[test]
     fn tied_lm_head_is_the_embedding() {
         let m = SyntheticModel::new(tiny_config(), 9);
-        assert_eq!(
-            m.load(TensorId::LmHead).expect("lm_head"),
-            m.load(TensorId::Embedding).expect("emb")
-        );
+        assert_eq!(m.load(TensorId::LmHead).expect("lm_head"), m.load(TensorId::Embedding).expect("emb"));
         assert!(!model_tensor_ids(m.config()).contains(&TensorId::LmHead));
         let mut untied = tiny_config();
         untied.tie_word_embeddings = false;
         let u = SyntheticModel::new(untied, 9);
-        assert_ne!(
-            u.load(TensorId::LmHead).expect("lm_head"),
-            u.load(TensorId::Embedding).expect("emb")
-        );
+        assert_ne!(u.load(TensorId::LmHead).expect("lm_head"), u.load(TensorId::Embedding).expect("emb"));
         assert_eq!(model_tensor_ids(u.config()).last(), Some(&TensorId::LmHead));
     }
 
     #[test]
     fn bad_requests_are_errors() {
         let m = SyntheticModel::new(tiny_config(), 0);
-        let err = m
-            .load(TensorId::Layer(2, LayerTensor::Q))
-            .expect_err("layer 2 of 2");
+        let err = m.load(TensorId::Layer(2, LayerTensor::Q)).expect_err("layer 2 of 2");
         assert!(
             matches!(&err, LoadError::MissingTensor { tensor, .. } if tensor == "model.layers.2.self_attn.q_proj.weight")
         );
         let mut bad = tiny_config();
         bad.num_key_value_heads = 3;
-        let err = SyntheticModel::new(bad, 0)
-            .load(TensorId::Embedding)
-            .expect_err("invalid config");
+        let err = SyntheticModel::new(bad, 0).load(TensorId::Embedding).expect_err("invalid config");
         assert!(matches!(err, LoadError::Config { .. }), "{err}");
         assert_eq!(m.path(), Path::new("synthetic:seed=0"));
     }

@@ -84,9 +84,7 @@ fn exercise(dir: &tempfile::TempDir, bytes: &[u8]) {
     }
     if let Ok(m) = GgufModel::open(&path) {
         for id in m.tensor_ids() {
-            let t = m
-                .load(id)
-                .expect("a model that opened loads every tensor it lists");
+            let t = m.load(id).expect("a model that opened loads every tensor it lists");
             assert_eq!(t.shape, id.expected_shape(m.config()));
         }
         let _ = m.tokenizer_data();
@@ -94,11 +92,7 @@ fn exercise(dir: &tempfile::TempDir, bytes: &[u8]) {
 }
 
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 1000,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 proptest! {

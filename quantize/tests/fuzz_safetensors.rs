@@ -14,28 +14,14 @@ use zkinfer_quantize::load::safetensors::SafetensorsFile;
 
 /// A small valid file with each readable dtype, an unreadable one and metadata.
 fn valid_file() -> Vec<u8> {
-    let f32s: Vec<u8> = (0..6)
-        .flat_map(|i| (i as f32 * 0.5 - 1.0).to_le_bytes())
-        .collect();
+    let f32s: Vec<u8> = (0..6).flat_map(|i| (i as f32 * 0.5 - 1.0).to_le_bytes()).collect();
     let halves: Vec<u8> = (0..8u16).flat_map(|i| (i * 0x1234).to_le_bytes()).collect();
     let ints: Vec<u8> = (0..2i64).flat_map(|i| i.to_le_bytes()).collect();
     let views = vec![
-        (
-            "a.weight",
-            TensorView::new(Dtype::F32, vec![2, 3], &f32s).expect("f32"),
-        ),
-        (
-            "b.weight",
-            TensorView::new(Dtype::F16, vec![4], &halves[..8]).expect("f16"),
-        ),
-        (
-            "c.weight",
-            TensorView::new(Dtype::BF16, vec![2, 2], &halves[8..]).expect("bf16"),
-        ),
-        (
-            "d.ids",
-            TensorView::new(Dtype::I64, vec![2], &ints).expect("i64"),
-        ),
+        ("a.weight", TensorView::new(Dtype::F32, vec![2, 3], &f32s).expect("f32")),
+        ("b.weight", TensorView::new(Dtype::F16, vec![4], &halves[..8]).expect("f16")),
+        ("c.weight", TensorView::new(Dtype::BF16, vec![2, 2], &halves[8..]).expect("bf16")),
+        ("d.ids", TensorView::new(Dtype::I64, vec![2], &ints).expect("i64")),
     ];
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize(views, Some(meta)).expect("serialize")
@@ -47,10 +33,7 @@ fn exercise(dir: &Path, bytes: &[u8]) -> (bool, usize) {
     // A fresh name per case: ext4 flushes a file that is truncated and rewritten, which would
     // make each case cost milliseconds.
     static CASE: AtomicUsize = AtomicUsize::new(0);
-    let path = dir.join(format!(
-        "case{}.safetensors",
-        CASE.fetch_add(1, Ordering::Relaxed)
-    ));
+    let path = dir.join(format!("case{}.safetensors", CASE.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, bytes).expect("write case");
     let outcome = read_all(&path, bytes.len());
     std::fs::remove_file(&path).expect("remove case");
@@ -85,12 +68,7 @@ enum Mutation {
     HeaderLen(u64),
     /// Replace `len` bytes of the JSON header at `at` by a token; `fix` rewrites the
     /// header length so that the edited JSON is what gets parsed.
-    Json {
-        at: usize,
-        len: usize,
-        token: &'static str,
-        fix: bool,
-    },
+    Json { at: usize, len: usize, token: &'static str, fix: bool },
 }
 
 const TOKENS: &[&str] = &[
@@ -143,9 +121,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 /// share of the data section are off from the consistent values.
 type Entry = (&'static str, Vec<usize>, i8, i8);
 
-const DTYPES: &[&str] = &[
-    "F32", "F16", "BF16", "I64", "U8", "F4", "F6_E2M3", "F17", "f32",
-];
+const DTYPES: &[&str] = &["F32", "F16", "BF16", "I64", "U8", "F4", "F6_E2M3", "F17", "f32"];
 
 /// Builds a file from generated entries laid out back to back, then perturbed.
 fn structured_file(entries: &[Entry], tail: i8) -> Vec<u8> {
@@ -161,10 +137,7 @@ fn structured_file(entries: &[Entry], tail: i8) -> Vec<u8> {
     let mut at: i64 = 0;
     for (i, (dtype, shape, skew_begin, skew_end)) in entries.iter().enumerate() {
         let size = (shape.iter().product::<usize>() * bits(dtype)).div_ceil(8) as i64;
-        let (begin, end) = (
-            at + i64::from(*skew_begin),
-            at + size + i64::from(*skew_end),
-        );
+        let (begin, end) = (at + i64::from(*skew_begin), at + size + i64::from(*skew_end));
         header.insert(
             format!("t{i}"),
             serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [begin, end]}),
@@ -189,12 +162,7 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
         Mutation::Truncate(n) => bytes.truncate(n % (bytes.len() + 1)),
         Mutation::HeaderLen(n) if bytes.len() >= 8 => bytes[..8].copy_from_slice(&n.to_le_bytes()),
         Mutation::HeaderLen(_) => {}
-        Mutation::Json {
-            at,
-            len,
-            token,
-            fix,
-        } => {
+        Mutation::Json { at, len, token, fix } => {
             let Some(prefix) = bytes.get(..8) else { return };
             let header_len = u64::from_le_bytes(prefix.try_into().expect("8 bytes")) as usize;
             let end = header_len.saturating_add(8).min(bytes.len());
@@ -213,11 +181,7 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
 }
 
 fn runner(cases: u32) -> TestRunner {
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
+    let config = Config { cases, failure_persistence: None, ..Config::default() };
     TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
 }
 
@@ -251,12 +215,8 @@ fn arbitrary_bytes_never_panic() {
 fn generated_headers_never_panic() {
     let dir = tempfile::tempdir().expect("tmp");
     let skew = prop_oneof![6 => Just(0i8), 1 => -3i8..=3];
-    let entry = (
-        prop::sample::select(DTYPES),
-        prop::collection::vec(0usize..5, 0..3),
-        skew.clone(),
-        skew.clone(),
-    );
+    let entry =
+        (prop::sample::select(DTYPES), prop::collection::vec(0usize..5, 0..3), skew.clone(), skew.clone());
     let strategy = (prop::collection::vec(entry, 1..5), skew);
     let (opened, read) = (Cell::new(0), Cell::new(0));
     runner(1024)

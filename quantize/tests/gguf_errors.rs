@@ -17,10 +17,7 @@ struct Case {
 
 impl Case {
     fn new() -> Self {
-        Case {
-            dir: tempfile::tempdir().expect("tempdir"),
-            n: 0.into(),
-        }
+        Case { dir: tempfile::tempdir().expect("tempdir"), n: 0.into() }
     }
 
     fn write(&self, bytes: &[u8]) -> PathBuf {
@@ -34,10 +31,7 @@ impl Case {
     fn err(&self, bytes: &[u8]) -> LoadError {
         let p = self.write(bytes);
         let e = GgufModel::open(&p).expect_err("a broken file must not open");
-        assert!(
-            e.to_string().contains(&p.display().to_string()),
-            "message lacks the path: {e}"
-        );
+        assert!(e.to_string().contains(&p.display().to_string()), "message lacks the path: {e}");
         e
     }
 }
@@ -53,11 +47,7 @@ fn put_u64(bytes: &mut [u8], at: usize, v: u64) {
 /// Offset of the bytes right after `key` in the metadata.
 fn after_key(bytes: &[u8], key: &str) -> usize {
     let k = key.as_bytes();
-    bytes
-        .windows(k.len())
-        .position(|w| w == k)
-        .expect("key present")
-        + k.len()
+    bytes.windows(k.len()).position(|w| w == k).expect("key present") + k.len()
 }
 
 fn format_msg(e: &LoadError) -> &str {
@@ -88,10 +78,7 @@ fn truncation_anywhere_is_an_error() {
     let built = b.build();
     let (last, rest) = b.tensors.split_last().expect("tensors");
     let data_end = built.data_start
-        + rest
-            .iter()
-            .map(|t| t.data.len().next_multiple_of(32))
-            .sum::<usize>()
+        + rest.iter().map(|t| t.data.len().next_multiple_of(32)).sum::<usize>()
         + last.data.len();
     // Every length through the counts and the first keys, then a sample of the rest.
     let lens = (0..built.kv_start + 64)
@@ -101,15 +88,11 @@ fn truncation_anywhere_is_an_error() {
         let e = c.err(&built.bytes[..len]);
         match &e {
             LoadError::Format { msg, .. } => {
-                assert!(
-                    len < built.data_start && msg.contains("truncated"),
-                    "{len}: {e}"
-                )
+                assert!(len < built.data_start && msg.contains("truncated"), "{len}: {e}")
             }
-            LoadError::Tensor { msg, .. } => assert!(
-                msg.contains("truncated") || msg.contains("past the end"),
-                "{e}"
-            ),
+            LoadError::Tensor { msg, .. } => {
+                assert!(msg.contains("truncated") || msg.contains("past the end"), "{e}")
+            }
             other => panic!("truncated at {len}: unexpected {other:?}"),
         }
     }
@@ -123,11 +106,7 @@ fn bad_magic_and_versions() {
     let mut bytes = tiny().build().bytes;
     bytes[3] = b'G';
     assert!(format_msg(&c.err(&bytes)).contains("not a GGUF file"));
-    for (v, want) in [
-        (1u32, "version 1"),
-        (0x0300_0000, "big-endian"),
-        (4, "version 4"),
-    ] {
+    for (v, want) in [(1u32, "version 1"), (0x0300_0000, "big-endian"), (4, "version 4")] {
         let mut b = tiny();
         b.version = v;
         assert!(format_msg(&c.err(&b.build().bytes)).contains(want), "{v}");
@@ -156,18 +135,9 @@ fn lying_string_and_array_lengths() {
     let huge = [u64::MAX, u64::MAX / 2, 1 << 33, built.bytes.len() as u64];
     let cases = [
         (built.kv_start, "metadata entry #0"),
-        (
-            after_key(&built.bytes, "general.architecture") + 4,
-            "`general.architecture`",
-        ),
-        (
-            after_key(&built.bytes, "tokenizer.ggml.tokens") + 8,
-            "`tokenizer.ggml.tokens`: array length",
-        ),
-        (
-            after_key(&built.bytes, "tokenizer.ggml.tokens") + 16,
-            "`tokenizer.ggml.tokens`: string element",
-        ),
+        (after_key(&built.bytes, "general.architecture") + 4, "`general.architecture`"),
+        (after_key(&built.bytes, "tokenizer.ggml.tokens") + 8, "`tokenizer.ggml.tokens`: array length"),
+        (after_key(&built.bytes, "tokenizer.ggml.tokens") + 16, "`tokenizer.ggml.tokens`: string element"),
         (after_key(&built.bytes, "test.nested") + 20, "`test.nested`"),
         (built.infos_start, "tensor info #0: tensor name"),
     ];
@@ -188,17 +158,10 @@ fn tensor_offsets_and_sizes_are_checked() {
     let built = b.build();
     let last = b.tensors.len() - 1;
     let name = &b.tensors[last].name;
-    for (v, want) in [
-        (1u64 << 20, "past the end"),
-        (u64::MAX - 31, "past the end"),
-        (33, "alignment"),
-    ] {
+    for (v, want) in [(1u64 << 20, "past the end"), (u64::MAX - 31, "past the end"), (33, "alignment")] {
         let mut bytes = built.bytes.clone();
         put_u64(&mut bytes, built.offset_fields[last], v);
-        assert!(
-            tensor_err(&c.err(&bytes), name).contains(want),
-            "offset {v}"
-        );
+        assert!(tensor_err(&c.err(&bytes), name).contains(want), "offset {v}");
     }
     // Dimensions whose product overflows, and too many dimensions.
     let mut o = tiny();
@@ -239,40 +202,23 @@ fn unknown_and_unsupported_types() {
     );
     // An unused Q5_K tensor does not stop the model, but cannot be dequantized.
     let mut b = tiny();
-    b.tensors.push(TensorSpec {
-        name: "extra.weight".into(),
-        dims: vec![256],
-        ty: 13,
-        data: vec![0; 176],
-    });
+    b.tensors.push(TensorSpec { name: "extra.weight".into(), dims: vec![256], ty: 13, data: vec![0; 176] });
     let p = c.write(&b.build().bytes);
     let model = GgufModel::open(&p).expect("open");
     let info = model.file().tensor("extra.weight").expect("extra");
     let e = model.file().dequantize(info).expect_err("Q5_K");
-    assert!(
-        matches!(&e, LoadError::UnsupportedDtype { dtype, .. } if dtype == "Q5_K (type 13)"),
-        "{e:?}"
-    );
-    assert!(
-        e.to_string().contains(&p.display().to_string()) && e.to_string().contains("extra.weight")
-    );
+    assert!(matches!(&e, LoadError::UnsupportedDtype { dtype, .. } if dtype == "Q5_K (type 13)"), "{e:?}");
+    assert!(e.to_string().contains(&p.display().to_string()) && e.to_string().contains("extra.weight"));
 }
 
 #[test]
 fn missing_tensors_and_wrong_shapes() {
     let c = Case::new();
-    for name in [
-        "blk.1.ffn_up.weight",
-        "output_norm.weight",
-        "token_embd.weight",
-    ] {
+    for name in ["blk.1.ffn_up.weight", "output_norm.weight", "token_embd.weight"] {
         let mut b = tiny();
         b.tensors.retain(|t| t.name != name);
         let e = c.err(&b.build().bytes);
-        assert!(
-            matches!(&e, LoadError::MissingTensor { tensor, .. } if tensor == name),
-            "{e:?}"
-        );
+        assert!(matches!(&e, LoadError::MissingTensor { tensor, .. } if tensor == name), "{e:?}");
     }
     let mut b = tiny();
     let q = b.tensor("blk.0.attn_q.weight").expect("q");
@@ -295,12 +241,8 @@ fn missing_tensors_and_wrong_shapes() {
     // A layer past the configured count is missing, not a panic.
     let p = c.write(&tiny().build().bytes);
     let m = GgufModel::open(&p).expect("open");
-    let e = m
-        .load(TensorId::Layer(7, zkinfer_quantize::LayerTensor::Q))
-        .expect_err("no layer 7");
-    assert!(
-        matches!(&e, LoadError::MissingTensor { tensor, .. } if tensor == "blk.7.attn_q.weight")
-    );
+    let e = m.load(TensorId::Layer(7, zkinfer_quantize::LayerTensor::Q)).expect_err("no layer 7");
+    assert!(matches!(&e, LoadError::MissingTensor { tensor, .. } if tensor == "blk.7.attn_q.weight"));
 }
 
 #[test]
@@ -309,42 +251,18 @@ fn unsupported_architectures_and_metadata() {
     let s = |x: &str| Some(GgufValue::String(x.into()));
     let u = |x: u32| Some(GgufValue::U32(x));
     let cases = [
-        (
-            "general.architecture",
-            s("qwen2"),
-            "unsupported architecture `qwen2`",
-        ),
+        ("general.architecture", s("qwen2"), "unsupported architecture `qwen2`"),
         ("general.architecture", u(1), "expected string"),
         ("general.architecture", None, "lacks general.architecture"),
         ("llama.block_count", None, "lacks llama.block_count"),
-        (
-            "llama.embedding_length",
-            s("32"),
-            "llama.embedding_length has type string",
-        ),
-        (
-            "llama.attention.head_count",
-            Some(GgufValue::I32(-4)),
-            "head_count has type i32",
-        ),
+        ("llama.embedding_length", s("32"), "llama.embedding_length has type string"),
+        ("llama.attention.head_count", Some(GgufValue::I32(-4)), "head_count has type i32"),
         ("llama.attention.head_count", u(0), "must be positive"),
         ("llama.rope.scaling.type", s("linear"), "RoPE scaling"),
-        (
-            "llama.rope.scaling.factor",
-            Some(GgufValue::F32(4.0)),
-            "RoPE scaling",
-        ),
+        ("llama.rope.scaling.factor", Some(GgufValue::F32(4.0)), "RoPE scaling"),
         ("llama.expert_count", u(8), "mixture-of-experts"),
-        (
-            "llama.attention.key_length",
-            u(16),
-            "differs from the head size",
-        ),
-        (
-            "llama.attention.layer_norm_rms_epsilon",
-            Some(GgufValue::F32(-1.0)),
-            "rms_norm_eps",
-        ),
+        ("llama.attention.key_length", u(16), "differs from the head size"),
+        ("llama.attention.layer_norm_rms_epsilon", Some(GgufValue::F32(-1.0)), "rms_norm_eps"),
         ("general.alignment", u(24), "general.alignment"),
     ];
     for (key, value, want) in cases {
@@ -356,17 +274,9 @@ fn unsupported_architectures_and_metadata() {
         let e = c.err(&b.build().bytes);
         assert!(config_msg(&e).contains(want), "want {want:?}, got {e}");
     }
-    for (name, want) in [
-        ("blk.0.attn_q.bias", "bias"),
-        ("rope_freqs.weight", "rope_freqs"),
-    ] {
+    for (name, want) in [("blk.0.attn_q.bias", "bias"), ("rope_freqs.weight", "rope_freqs")] {
         let mut b = tiny();
-        b.tensors.push(TensorSpec {
-            name: name.into(),
-            dims: vec![32],
-            ty: 0,
-            data: vec![0; 128],
-        });
+        b.tensors.push(TensorSpec { name: name.into(), dims: vec![32], ty: 0, data: vec![0; 128] });
         let e = c.err(&b.build().bytes);
         assert!(config_msg(&e).contains(want), "want {want:?}, got {e}");
     }
@@ -381,8 +291,7 @@ fn unsupported_architectures_and_metadata() {
 fn malformed_metadata_values() {
     let c = Case::new();
     let mut dup = tiny();
-    dup.kvs
-        .push(("llama.block_count".into(), GgufValue::U32(2)));
+    dup.kvs.push(("llama.block_count".into(), GgufValue::U32(2)));
     assert!(format_msg(&c.err(&dup.build().bytes)).contains("duplicate metadata key"));
     let built = tiny().build();
     let at = after_key(&built.bytes, "test.bool");

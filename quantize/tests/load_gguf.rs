@@ -46,11 +46,8 @@ fn smollm2_matches_the_f32_slice_bit_for_bit() {
     let reference = |id: TensorId| {
         let t = slice.tensor(&id.hf_name()).expect("slice tensor");
         assert_eq!(t.dtype(), safetensors::Dtype::F32);
-        let v: Vec<u32> = t
-            .data()
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let v: Vec<u32> =
+            t.data().chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         (t.shape().to_vec(), v)
     };
     let mut ids = vec![TensorId::FinalNorm];
@@ -68,10 +65,7 @@ fn smollm2_matches_the_f32_slice_bit_for_bit() {
         let emb = model.load(id).expect("load embedding");
         assert_eq!(emb.shape, vec![49152, 576]);
         assert_eq!(shape, vec![8192, 576]);
-        assert!(
-            bits(&emb.data[..8192 * 576]) == want,
-            "{id:?} rows differ from the slice"
-        );
+        assert!(bits(&emb.data[..8192 * 576]) == want, "{id:?} rows differ from the slice");
     }
 }
 
@@ -86,34 +80,22 @@ fn smollm2_loads_every_tensor_and_its_tokenizer() {
     let mut n = 0usize;
     for id in model.tensor_ids() {
         let t = model.load(id).expect("load");
-        assert!(
-            t.data.iter().all(|x| x.is_finite()),
-            "{id:?} has non-finite values"
-        );
+        assert!(t.data.iter().all(|x| x.is_finite()), "{id:?} has non-finite values");
         n += t.data.len();
     }
-    eprintln!(
-        "opened in {opened:?}, loaded {n} parameters in {:?}",
-        start.elapsed()
-    );
+    eprintln!("opened in {opened:?}, loaded {n} parameters in {:?}", start.elapsed());
     assert_eq!(n, 134_515_008);
     let tok = model.tokenizer_data().expect("tokenizer");
     assert_eq!(tok.model, "gpt2");
     assert_eq!(tok.pre.as_deref(), Some("smollm"));
     assert_eq!(tok.tokens.len(), 49152);
-    assert_eq!(
-        tok.tokens.first().map(String::as_str),
-        Some("<|endoftext|>")
-    );
+    assert_eq!(tok.tokens.first().map(String::as_str), Some("<|endoftext|>"));
     assert_eq!(tok.merges.len(), 48900);
     assert_eq!(tok.merges.first().map(String::as_str), Some("Ġ t"));
     assert_eq!(tok.token_types.as_ref().map(Vec::len), Some(49152));
     assert_eq!((tok.bos, tok.eos), (Some(1), Some(2)));
     let f = model.file();
-    assert_eq!(
-        (f.version(), f.tensors().len(), f.metadata().len()),
-        (3, 272, 33)
-    );
+    assert_eq!((f.version(), f.tensors().len(), f.metadata().len()), (3, 272, 33));
 }
 
 #[test]
@@ -121,10 +103,8 @@ fn q4_0_block() {
     // d = 0.5; qs[j] = j | (15 - j) << 4.
     let mut b = half::f16::from_f32(0.5).to_le_bytes().to_vec();
     b.extend((0..16u8).map(|j| j | (15 - j) << 4));
-    let want: Vec<f32> = (0..16)
-        .map(|j| (j - 8) as f32 * 0.5)
-        .chain((0..16).map(|j| (7 - j) as f32 * 0.5))
-        .collect();
+    let want: Vec<f32> =
+        (0..16).map(|j| (j - 8) as f32 * 0.5).chain((0..16).map(|j| (7 - j) as f32 * 0.5)).collect();
     assert_eq!(deq(GgmlType::Q4_0, &b, 32), want);
 }
 
@@ -134,10 +114,8 @@ fn q4_1_block() {
     let mut b = half::f16::from_f32(0.25).to_le_bytes().to_vec();
     b.extend(half::f16::from_f32(-1.0).to_le_bytes());
     b.extend((0..16u8).map(|j| j | (15 - j) << 4));
-    let want: Vec<f32> = (0..16)
-        .map(|j| j as f32 * 0.25 - 1.0)
-        .chain((0..16).map(|j| (15 - j) as f32 * 0.25 - 1.0))
-        .collect();
+    let want: Vec<f32> =
+        (0..16).map(|j| j as f32 * 0.25 - 1.0).chain((0..16).map(|j| (15 - j) as f32 * 0.25 - 1.0)).collect();
     assert_eq!(deq(GgmlType::Q4_1, &b, 32), want);
     // A sum that must round: q·d = 15·(1 + 2^-10) is exact, adding m = 2^15 (f32 ulp 2^-8)
     // is not; the result is the correctly rounded exact value.
@@ -170,14 +148,8 @@ fn f16_and_bf16_values() {
     let bf: [u16; 4] = [0x3F80, 0xC040, 0x0001, 0x7F7F];
     let b: Vec<u8> = bf.iter().flat_map(|x| x.to_le_bytes()).collect();
     let x = deq(GgmlType::BF16, &b, 4);
-    assert_eq!(
-        bits(&x),
-        [0x3F80_0000, 0xC040_0000, 0x0001_0000, 0x7F7F_0000]
-    );
-    let f: Vec<u8> = [1.5f32, -0.0, 3e38]
-        .iter()
-        .flat_map(|x| x.to_le_bytes())
-        .collect();
+    assert_eq!(bits(&x), [0x3F80_0000, 0xC040_0000, 0x0001_0000, 0x7F7F_0000]);
+    let f: Vec<u8> = [1.5f32, -0.0, 3e38].iter().flat_map(|x| x.to_le_bytes()).collect();
     assert_eq!(bits(&deq(GgmlType::F32, &f, 3)), bits(&[1.5, -0.0, 3e38]));
 }
 
@@ -186,12 +158,7 @@ fn large_tensors_dequantize_like_small_ones() {
     // Above the parallel threshold the blocks are split across threads; the result must
     // equal block-by-block decoding.
     let mut rng = Rng(7);
-    for ty in [
-        gguf_writer::Q4_0,
-        gguf_writer::Q4_1,
-        gguf_writer::Q8_0,
-        gguf_writer::F16,
-    ] {
+    for ty in [gguf_writer::Q4_0, gguf_writer::Q4_1, gguf_writer::Q8_0, gguf_writer::F16] {
         let (bytes, want) = gguf_writer::random_row(&mut rng, ty, 1 << 17);
         let t = GgmlType::from_id(ty).expect("type");
         assert!(bits(&deq(t, &bytes, 1 << 17)) == bits(&want), "{t}");
@@ -202,23 +169,14 @@ fn large_tensors_dequantize_like_small_ones() {
 fn dequantize_checks_type_and_size() {
     let p = Path::new("m.gguf");
     let e = dequantize(p, "w", GgmlType::Q5_K, &[0; 176], 256).expect_err("Q5_K");
-    assert!(
-        matches!(&e, LoadError::UnsupportedDtype { dtype, .. } if dtype == "Q5_K (type 13)"),
-        "{e}"
-    );
-    assert!(
-        e.to_string().contains("m.gguf") && e.to_string().contains("`w`"),
-        "{e}"
-    );
+    assert!(matches!(&e, LoadError::UnsupportedDtype { dtype, .. } if dtype == "Q5_K (type 13)"), "{e}");
+    assert!(e.to_string().contains("m.gguf") && e.to_string().contains("`w`"), "{e}");
     let e = dequantize(p, "w", GgmlType::Q4_1, &[0; 19], 32).expect_err("short");
     assert!(matches!(e, LoadError::Tensor { .. }), "{e}");
     let e = dequantize(p, "w", GgmlType::Q8_0, &[0; 34], 31).expect_err("partial block");
     assert!(matches!(e, LoadError::Tensor { .. }), "{e}");
     assert_eq!(GgmlType::describe_id(4), "unknown (type 4)");
-    assert_eq!(
-        GgmlType::from_id(3).map(|t| t.to_string()).as_deref(),
-        Some("Q4_1 (type 3)")
-    );
+    assert_eq!(GgmlType::from_id(3).map(|t| t.to_string()).as_deref(), Some("Q4_1 (type 3)"));
 }
 
 #[test]
@@ -232,20 +190,9 @@ fn unpermute_inverts_the_llama_cpp_permutation() {
     assert_eq!(unpermute_qk(&gguf, 3, 2), Some(hf.clone()));
     let mut rng = Rng(3);
     let x: Vec<f32> = (0..64 * 5).map(|_| rng.f16().to_f32()).collect();
-    assert_eq!(
-        unpermute_qk(&permute_qk(&x, 5, 4).expect("p"), 5, 4),
-        Some(x)
-    );
-    assert_eq!(
-        unpermute_qk(&hf, 3, 3),
-        None,
-        "8 rows do not split into 3 heads"
-    );
-    assert_eq!(
-        unpermute_qk(&hf, 3, 8),
-        None,
-        "heads of one row cannot be halved"
-    );
+    assert_eq!(unpermute_qk(&permute_qk(&x, 5, 4).expect("p"), 5, 4), Some(x));
+    assert_eq!(unpermute_qk(&hf, 3, 3), None, "8 rows do not split into 3 heads");
+    assert_eq!(unpermute_qk(&hf, 3, 8), None, "heads of one row cannot be halved");
     assert_eq!(unpermute_qk(&hf, 0, 2), None);
 }
 
@@ -257,21 +204,10 @@ fn synthetic_model_round_trips() {
         let path = tiny.builder.write(&dir, "tiny.gguf");
         let model = GgufModel::open(&path).expect("open");
         let c = model.config();
+        assert_eq!((c.hidden_size, c.intermediate_size, c.num_hidden_layers), (32, 64, 2));
+        assert_eq!((c.num_attention_heads, c.num_key_value_heads, c.head_dim), (4, 2, 8));
         assert_eq!(
-            (c.hidden_size, c.intermediate_size, c.num_hidden_layers),
-            (32, 64, 2)
-        );
-        assert_eq!(
-            (c.num_attention_heads, c.num_key_value_heads, c.head_dim),
-            (4, 2, 8)
-        );
-        assert_eq!(
-            (
-                c.rms_norm_eps,
-                c.rope_theta,
-                c.vocab_size,
-                c.tie_word_embeddings
-            ),
+            (c.rms_norm_eps, c.rope_theta, c.vocab_size, c.tie_word_embeddings),
             (1e-5, 1e5, 16, tied)
         );
         assert_eq!(model.tensor_ids().len(), 20 + usize::from(!tied));
@@ -294,10 +230,7 @@ fn synthetic_model_round_trips() {
             assert_eq!(f.get(k), Some(v), "{k}");
         }
         let tok = model.tokenizer_data().expect("tokenizer");
-        assert_eq!(
-            (tok.tokens.len(), tok.merges.len(), tok.bos, tok.eos),
-            (16, 2, Some(1), Some(2))
-        );
+        assert_eq!((tok.tokens.len(), tok.merges.len(), tok.bos, tok.eos), (16, 2, Some(1), Some(2)));
         assert_eq!(tok.token_types, Some(vec![1; 16]));
     }
 }
@@ -331,14 +264,10 @@ fn metadata_defaults_apply() {
         matches!(&err, LoadError::ShapeMismatch { tensor, .. } if tensor == "blk.0.attn_k.weight"),
         "{err}"
     );
-    tiny.builder
-        .kv("llama.attention.head_count_kv", GgufValue::U32(2));
+    tiny.builder.kv("llama.attention.head_count_kv", GgufValue::U32(2));
     let m = GgufModel::open(tiny.builder.write(&dir, "b.gguf")).expect("open");
     let c = m.config();
-    assert_eq!(
-        (c.head_dim, c.rope_theta, c.vocab_size, m.file().alignment()),
-        (8, 10_000.0, 16, 32)
-    );
+    assert_eq!((c.head_dim, c.rope_theta, c.vocab_size, m.file().alignment()), (8, 10_000.0, 16, 32));
     // Without llama.vocab_size and tokens, the embedding's rows give the vocabulary.
     tiny.builder.remove_kv("tokenizer.ggml.tokens");
     let m = GgufModel::open(tiny.builder.write(&dir, "c.gguf")).expect("open");

@@ -57,7 +57,8 @@ fn integer_pass_tracks_the_float_pass() {
     let src = HfModel::open(&dir).expect("slice opens");
     let tok = Tokenizer::from_hf_dir(&dir).expect("tokenizer");
     let vocab = src.config().vocab_size;
-    let calib: Vec<Vec<u32>> = CALIBRATION.iter().map(|t| tokenize_in_vocab(&tok, t, vocab).expect("tokens")).collect();
+    let calib: Vec<Vec<u32>> =
+        CALIBRATION.iter().map(|t| tokenize_in_vocab(&tok, t, vocab).expect("tokens")).collect();
     let tmp = tempfile::tempdir().expect("tmp");
     let path = tmp.path().join("slice.zkq");
     let opts = QuantOptions { max_seq: 64, ..QuantOptions::default() };

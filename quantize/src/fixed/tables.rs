@@ -100,9 +100,10 @@ impl Tables {
         let exp = LookupTable::build("exp", 0, 1 << EXP_IN_BITS, |z| {
             (EXP_OUT_FRAC as f64).exp2() * (-(z as f64) / (EXP_IN_FRAC as f64).exp2()).exp()
         });
-        let recip = LookupTable::build("recip", 1 << (RECIP_MANT_BITS - 1), 1 << (RECIP_MANT_BITS - 1), |m| {
-            (RECIP_OUT_FRAC as f64).exp2() / m as f64
-        });
+        let recip =
+            LookupTable::build("recip", 1 << (RECIP_MANT_BITS - 1), 1 << (RECIP_MANT_BITS - 1), |m| {
+                (RECIP_OUT_FRAC as f64).exp2() / m as f64
+            });
         let one = (SILU_FRAC as f64).exp2();
         let silu = LookupTable::build("silu", -(1 << (SILU_IN_BITS - 1)), 1 << SILU_IN_BITS, |x| {
             let r = x as f64 / one;
@@ -171,7 +172,7 @@ mod tests {
         assert_eq!(t.exp_neg(65535), 0);
         assert_eq!(t.exp_neg(1 << 40), 0); // saturates
         assert_eq!(t.exp_neg(-5), 65536); // never happens (z ≥ 0), still clamps
-        // The first z whose output rounds to 0 lies inside the domain.
+                                          // The first z whose output rounds to 0 lies inside the domain.
         let first_zero = t.exp.values.iter().position(|&v| v == 0).expect("reaches 0");
         assert!(first_zero < 65535 && (first_zero as f64 / 4096.0) > 11.0);
         // Monotone non-increasing.

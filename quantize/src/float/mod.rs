@@ -159,7 +159,11 @@ pub struct FloatOutput {
 
 /// Runs the whole model over `tokens`, loading one block at a time. `progress` is called
 /// with the number of blocks done.
-pub fn forward(src: &dyn WeightSource, tokens: &[u32], progress: &mut dyn FnMut(usize)) -> Result<FloatOutput, Error> {
+pub fn forward(
+    src: &dyn WeightSource,
+    tokens: &[u32],
+    progress: &mut dyn FnMut(usize),
+) -> Result<FloatOutput, Error> {
     let cfg = src.config().clone();
     check_tokens(tokens, cfg.vocab_size)?;
     let t = tokens.len();

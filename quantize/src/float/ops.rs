@@ -75,7 +75,15 @@ pub fn rope(x: &mut [f32], t: usize, heads: usize, head_dim: usize, theta: f64) 
 /// Causal GQA attention. `q: [t, h, D]`, `k, v: [t, kv, D]`; query head `h` reads kv head
 /// `h / (heads / kv_heads)`. Returns the heads `[t, h·D]` and the probabilities `[h, t, t]`
 /// (zero above the diagonal).
-pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_heads: usize, d: usize) -> (Vec<f32>, Vec<f32>) {
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t: usize,
+    heads: usize,
+    kv_heads: usize,
+    d: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let group = heads / kv_heads;
     let scale = 1.0 / (d as f64).sqrt();
     let mut out = vec![0f32; t * heads * d];
@@ -84,9 +92,8 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], t: usize, heads: usize, kv_hea
         let kvh = h / group;
         for ti in 0..t {
             let qv = &q[(ti * heads + h) * d..][..d];
-            let scores: Vec<f64> = (0..=ti)
-                .map(|s| dot(qv, &k[(s * kv_heads + kvh) * d..][..d]) as f64 * scale)
-                .collect();
+            let scores: Vec<f64> =
+                (0..=ti).map(|s| dot(qv, &k[(s * kv_heads + kvh) * d..][..d]) as f64 * scale).collect();
             let mx = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let ex: Vec<f64> = scores.iter().map(|s| (s - mx).exp()).collect();
             let sum: f64 = ex.iter().sum();

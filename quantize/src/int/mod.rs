@@ -139,7 +139,11 @@ impl IntOutput {
 
 /// Runs the quantized model over `tokens`, reading one block at a time; `progress` gets
 /// the number of blocks done.
-pub fn forward(model: &QuantizedModel, tokens: &[u32], progress: &mut dyn FnMut(usize)) -> Result<IntOutput, Error> {
+pub fn forward(
+    model: &QuantizedModel,
+    tokens: &[u32],
+    progress: &mut dyn FnMut(usize),
+) -> Result<IntOutput, Error> {
     let cfg = model.config().clone();
     let params = model.manifest.body.params.clone();
     check_tokens(tokens, cfg.vocab_size)?;

@@ -63,15 +63,15 @@ pub fn linear(x: &[i64], t: usize, l: &QLinear) -> Vec<i64> {
     let xs: Vec<i32> = x.iter().map(|&v| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32).collect();
     debug_assert!(x.iter().all(|&v| v == v as i32 as i64), "matmul inputs fit 32 bits");
     let cols = l.cols;
-    let per_row: Vec<Vec<i64>> = l
-        .weight
-        .par_chunks(cols.max(1))
+    let per_row: Vec<Vec<i64>> = (0..l.rows)
+        .into_par_iter()
         .zip(l.mult.par_iter())
-        .map(|(wr, &m)| {
+        .map(|(j, &m)| {
+            let wr = l.effective_row(j);
             (0..t)
                 .map(|ti| {
-                    let acc = dot_i8(wr, &xs[ti * cols..(ti + 1) * cols]);
-                    rescale(acc as i128 * m as i128, l.shift, l.out.bits)
+                    let acc = dot(&wr, &xs[ti * cols..(ti + 1) * cols]);
+                    rescale(acc * m as i128, l.shift, l.out.bits)
                 })
                 .collect()
         })
@@ -85,32 +85,37 @@ pub fn linear(x: &[i64], t: usize, l: &QLinear) -> Vec<i64> {
     y
 }
 
-/// Exact `Σ w_i · x_i`.
+/// Exact `Σ w_i · x_i`. Each product is below 2^54 (a 24-bit effective weight times a
+/// 32-bit input), so blocks of 64 add up in i64 lanes without overflow.
 #[inline]
-pub fn dot_i8(w: &[i8], x: &[i32]) -> i64 {
-    let mut acc = [0i64; 8];
-    let cw = w.chunks_exact(8);
-    let cx = x.chunks_exact(8);
-    let (rw, rx) = (cw.remainder(), cx.remainder());
-    for (a, b) in cw.zip(cx) {
-        for i in 0..8 {
-            acc[i] += a[i] as i64 * b[i] as i64;
+pub fn dot(w: &[i32], x: &[i32]) -> i128 {
+    let mut total = 0i128;
+    for (wb, xb) in w.chunks(64).zip(x.chunks(64)) {
+        let mut acc = [0i64; 8];
+        let cw = wb.chunks_exact(8);
+        let cx = xb.chunks_exact(8);
+        let (rw, rx) = (cw.remainder(), cx.remainder());
+        for (a, b) in cw.zip(cx) {
+            for i in 0..8 {
+                acc[i] += a[i] as i64 * b[i] as i64;
+            }
         }
+        let mut s: i64 = acc.iter().sum();
+        for (a, b) in rw.iter().zip(rx) {
+            s += *a as i64 * *b as i64;
+        }
+        total += s as i128;
     }
-    let mut s: i64 = acc.iter().sum();
-    for (a, b) in rw.iter().zip(rx) {
-        s += *a as i64 * *b as i64;
-    }
-    s
+    total
 }
 
-/// Embedding rows: `x_i = rescale(w_tok,i · mult_tok, shift, out.bits)`.
+/// Embedding rows: `x_i = rescale(w_tok,i · c_tok,g · mult_tok, shift, out.bits)`.
 pub fn embed(emb: &QLinear, tokens: &[u32]) -> Vec<i64> {
     let mut x = Vec::with_capacity(tokens.len() * emb.cols);
     for &tk in tokens {
         let j = tk as usize;
         let m = emb.mult[j] as i128;
-        for &w in &emb.weight[j * emb.cols..(j + 1) * emb.cols] {
+        for w in emb.effective_row(j) {
             x.push(rescale(w as i128 * m, emb.shift, emb.out.bits));
         }
     }
@@ -245,7 +250,13 @@ pub fn attention(q: &[i64], k: &[i64], v: &[i64], a: AttnShape, tables: &Tables)
 
 /// SwiGLU's elementwise part: `s = silu(gate)` (table, 11 fractional bits) and
 /// `mid = rescale(s · up, 11 + up.frac − mid.frac, mid.bits)`. Returns `(s, mid)`.
-pub fn swiglu(gate: &[i64], up: &[i64], up_scale: Scale, mid: Scale, tables: &Tables) -> (Vec<i64>, Vec<i64>) {
+pub fn swiglu(
+    gate: &[i64],
+    up: &[i64],
+    up_scale: Scale,
+    mid: Scale,
+    tables: &Tables,
+) -> (Vec<i64>, Vec<i64>) {
     let shift = SILU_FRAC + up_scale.frac - mid.frac;
     let s: Vec<i64> = gate.iter().map(|&g| tables.silu(g)).collect();
     let m = s.iter().zip(up).map(|(&a, &b)| rescale(a as i128 * b as i128, shift, mid.bits)).collect();

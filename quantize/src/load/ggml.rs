@@ -132,12 +132,7 @@ impl GgmlType {
     pub fn is_supported(self) -> bool {
         matches!(
             self,
-            GgmlType::F32
-                | GgmlType::F16
-                | GgmlType::BF16
-                | GgmlType::Q4_0
-                | GgmlType::Q4_1
-                | GgmlType::Q8_0
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0
         )
     }
 
@@ -190,20 +185,14 @@ pub fn dequantize(
         LoadError::tensor(
             path,
             tensor,
-            format!(
-                "{n_elements} elements are not a whole number of {ty} blocks of {}",
-                ty.block_elems()
-            ),
+            format!("{n_elements} elements are not a whole number of {ty} blocks of {}", ty.block_elems()),
         )
     })?;
     if expected != data.len() as u64 {
         return Err(LoadError::tensor(
             path,
             tensor,
-            format!(
-                "{n_elements} {ty} elements need {expected} bytes, got {}",
-                data.len()
-            ),
+            format!("{n_elements} {ty} elements need {expected} bytes, got {}", data.len()),
         ));
     }
     let mut out = vec![0f32; n_elements];

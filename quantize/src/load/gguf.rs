@@ -122,10 +122,7 @@ impl GgufFile {
     }
     /// The metadata value under `key`.
     pub fn get(&self, key: &str) -> Option<&GgufValue> {
-        self.keys
-            .get(key)
-            .and_then(|&i| self.metadata.get(i))
-            .map(|(_, v)| v)
+        self.keys.get(key).and_then(|&i| self.metadata.get(i)).map(|(_, v)| v)
     }
     /// All tensor descriptions in file order.
     pub fn tensors(&self) -> &[GgufTensorInfo] {
@@ -148,9 +145,7 @@ impl GgufFile {
     pub fn tensor_data(&self, info: &GgufTensorInfo) -> Result<&[u8], LoadError> {
         self.data_range(info)
             .and_then(|r| self.mmap.get(r))
-            .ok_or_else(|| {
-                LoadError::tensor(&self.path, &info.name, "data range lies outside the file")
-            })
+            .ok_or_else(|| LoadError::tensor(&self.path, &info.name, "data range lies outside the file"))
     }
 
     /// The tensor's values as f32 in storage order (see [`ggml::dequantize`]). Afterwards
@@ -158,21 +153,13 @@ impl GgufFile {
     /// model tensor by tensor keeps the resident set near one tensor.
     pub fn dequantize(&self, info: &GgufTensorInfo) -> Result<Vec<f32>, LoadError> {
         let data = self.tensor_data(info)?;
-        let values = ggml::dequantize(
-            &self.path,
-            &info.name,
-            info.ggml_type,
-            data,
-            info.n_elements,
-        )?;
+        let values = ggml::dequantize(&self.path, &info.name, info.ggml_type, data, info.n_elements)?;
         self.release(info);
         Ok(values)
     }
 
     fn data_range(&self, info: &GgufTensorInfo) -> Option<std::ops::Range<usize>> {
-        let start = self
-            .data_start
-            .checked_add(usize::try_from(info.offset).ok()?)?;
+        let start = self.data_start.checked_add(usize::try_from(info.offset).ok()?)?;
         Some(start..start.checked_add(info.n_bytes)?)
     }
 
@@ -189,11 +176,7 @@ impl GgufFile {
                 // range is page-aligned (64 KiB granules) and inside the map. A failure only
                 // means the pages stay resident, so it is ignored.
                 let _ = unsafe {
-                    self.mmap.unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        start,
-                        end - start,
-                    )
+                    self.mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
                 };
             }
         }
@@ -242,8 +225,7 @@ impl<'a> Reader<'a> {
 
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], String> {
         let s = self.take(N, what)?;
-        s.try_into()
-            .map_err(|_| format!("internal: short read of {what}"))
+        s.try_into().map_err(|_| format!("internal: short read of {what}"))
     }
 
     fn u32(&mut self, what: &str) -> Result<u32, String> {
@@ -285,8 +267,7 @@ impl<'a> Reader<'a> {
                     self.remaining()
                 )
             })?;
-        String::from_utf8(bytes.to_vec())
-            .map_err(|e| format!("{what} at offset {at} is not UTF-8: {e}"))
+        String::from_utf8(bytes.to_vec()).map_err(|e| format!("{what} at offset {at} is not UTF-8: {e}"))
     }
 }
 
@@ -296,18 +277,12 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     let mut r = Reader { buf, pos: 0 };
     let magic: [u8; 4] = r.array("magic").map_err(fmt)?;
     if magic != GGUF_MAGIC {
-        return Err(fmt(format!(
-            "not a GGUF file: magic {magic:02x?}, expected \"GGUF\""
-        )));
+        return Err(fmt(format!("not a GGUF file: magic {magic:02x?}, expected \"GGUF\"")));
     }
     let version = r.u32("version").map_err(fmt)?;
     match version {
         2 | 3 => {}
-        1 => {
-            return Err(fmt(
-                "GGUF version 1 is not supported (re-convert the model)".into(),
-            ))
-        }
+        1 => return Err(fmt("GGUF version 1 is not supported (re-convert the model)".into())),
         v if v.swap_bytes() == 2 || v.swap_bytes() == 3 => {
             return Err(fmt("big-endian GGUF files are not supported".into()))
         }
@@ -317,11 +292,7 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     // lower bound on the key/value pairs is checked against what the tensors leave.
     let n_tensors = r.count(24, "tensor_count").map_err(fmt)?;
     let n_kv = r.count(13, "kv_count").map_err(fmt)?;
-    if n_tensors
-        .saturating_mul(24)
-        .saturating_add(n_kv.saturating_mul(13))
-        > r.remaining()
-    {
+    if n_tensors.saturating_mul(24).saturating_add(n_kv.saturating_mul(13)) > r.remaining() {
         return Err(fmt(format!(
             "tensor_count {n_tensors} and kv_count {n_kv} need more than the {} bytes left (truncated or corrupt file)",
             r.remaining()
@@ -331,9 +302,7 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     let mut metadata: Vec<(String, GgufValue)> = Vec::with_capacity(n_kv);
     let mut keys = HashMap::with_capacity(n_kv);
     for i in 0..n_kv {
-        let key = r
-            .string("metadata key")
-            .map_err(|m| fmt(format!("metadata entry #{i}: {m}")))?;
+        let key = r.string("metadata key").map_err(|m| fmt(format!("metadata entry #{i}: {m}")))?;
         let value = r
             .u32("value type")
             .and_then(|ty| r.value(ty, 0))
@@ -361,15 +330,11 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     let mut by_name = HashMap::with_capacity(n_tensors);
     let mut raw = Vec::with_capacity(n_tensors);
     for i in 0..n_tensors {
-        let name = r
-            .string("tensor name")
-            .map_err(|m| fmt(format!("tensor info #{i}: {m}")))?;
+        let name = r.string("tensor name").map_err(|m| fmt(format!("tensor info #{i}: {m}")))?;
         let terr = |m: String| LoadError::tensor(path, &name, m);
         let n_dims = r.u32("n_dims").map_err(terr)?;
         if n_dims == 0 || n_dims as usize > MAX_DIMS {
-            return Err(terr(format!(
-                "n_dims {n_dims} is not between 1 and {MAX_DIMS}"
-            )));
+            return Err(terr(format!("n_dims {n_dims} is not between 1 and {MAX_DIMS}")));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -380,12 +345,7 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
         if by_name.insert(name.clone(), i).is_some() {
             return Err(terr("duplicate tensor name".into()));
         }
-        raw.push(RawInfo {
-            name,
-            dims,
-            type_id,
-            offset,
-        });
+        raw.push(RawInfo { name, dims, type_id, offset });
     }
 
     let data_start = r
@@ -395,15 +355,7 @@ fn parse(buf: &[u8], path: &Path) -> Result<Header, LoadError> {
     for info in raw {
         tensors.push(tensor_info(path, buf.len(), data_start, alignment, info)?);
     }
-    Ok(Header {
-        version,
-        metadata,
-        keys,
-        tensors,
-        by_name,
-        alignment,
-        data_start,
-    })
+    Ok(Header { version, metadata, keys, tensors, by_name, alignment, data_start })
 }
 
 /// A tensor description as read, before validation.
@@ -423,12 +375,7 @@ fn tensor_info(
     alignment: usize,
     raw: RawInfo,
 ) -> Result<GgufTensorInfo, LoadError> {
-    let RawInfo {
-        name,
-        dims,
-        type_id,
-        offset,
-    } = raw;
+    let RawInfo { name, dims, type_id, offset } = raw;
     let Some(ty) = GgmlType::from_id(type_id) else {
         return Err(LoadError::UnsupportedDtype {
             path: path.to_path_buf(),
@@ -454,9 +401,7 @@ fn tensor_info(
         .and_then(|b| usize::try_from(b).ok())
         .ok_or_else(|| terr(format!("byte size of dimensions {dims:?} overflows")))?;
     if !offset.is_multiple_of(alignment as u64) {
-        return Err(terr(format!(
-            "data offset {offset} is not a multiple of the alignment {alignment}"
-        )));
+        return Err(terr(format!("data offset {offset} is not a multiple of the alignment {alignment}")));
     }
     let end = usize::try_from(offset)
         .ok()
@@ -470,12 +415,5 @@ fn tensor_info(
             )))
         }
     }
-    Ok(GgufTensorInfo {
-        name,
-        dims,
-        ggml_type: ty,
-        offset,
-        n_elements,
-        n_bytes,
-    })
+    Ok(GgufTensorInfo { name, dims, ggml_type: ty, offset, n_elements, n_bytes })
 }

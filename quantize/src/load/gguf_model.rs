@@ -73,17 +73,9 @@ impl GgufModel {
     pub fn tokenizer_data(&self) -> Option<GgufTokenizerData> {
         let f = &self.file;
         let string = |k: &str| f.get(k).and_then(GgufValue::as_str).map(str::to_string);
-        let strings = |k: &str| {
-            f.get(k)
-                .and_then(GgufValue::as_array)
-                .and_then(|a| a.as_strings())
-                .map(<[_]>::to_vec)
-        };
-        let id = |k: &str| {
-            f.get(k)
-                .and_then(GgufValue::as_u64)
-                .and_then(|v| u32::try_from(v).ok())
-        };
+        let strings =
+            |k: &str| f.get(k).and_then(GgufValue::as_array).and_then(|a| a.as_strings()).map(<[_]>::to_vec);
+        let id = |k: &str| f.get(k).and_then(GgufValue::as_u64).and_then(|v| u32::try_from(v).ok());
         let token_types = f
             .get("tokenizer.ggml.token_type")
             .and_then(GgufValue::as_array)
@@ -97,9 +89,7 @@ impl GgufModel {
             token_types,
             bos: id("tokenizer.ggml.bos_token_id"),
             eos: id("tokenizer.ggml.eos_token_id"),
-            add_bos: f
-                .get("tokenizer.ggml.add_bos_token")
-                .and_then(GgufValue::as_bool),
+            add_bos: f.get("tokenizer.ggml.add_bos_token").and_then(GgufValue::as_bool),
             chat_template: string("tokenizer.chat_template"),
         })
     }
@@ -107,20 +97,14 @@ impl GgufModel {
     /// The file's description of tensor `id` (the embedding for a tied `LmHead`), checked
     /// for presence, a supported type and the shape the config implies.
     fn info(&self, id: TensorId) -> Result<&GgufTensorInfo, LoadError> {
-        let id = if id == TensorId::LmHead && self.config.tie_word_embeddings {
-            TensorId::Embedding
-        } else {
-            id
-        };
+        let id =
+            if id == TensorId::LmHead && self.config.tie_word_embeddings { TensorId::Embedding } else { id };
         let name = id.gguf_name();
         let path = self.file.path();
         let info = self
             .file
             .tensor(&name)
-            .ok_or_else(|| LoadError::MissingTensor {
-                path: path.to_path_buf(),
-                tensor: name.clone(),
-            })?;
+            .ok_or_else(|| LoadError::MissingTensor { path: path.to_path_buf(), tensor: name.clone() })?;
         if !info.ggml_type().is_supported() {
             return Err(LoadError::UnsupportedDtype {
                 path: path.to_path_buf(),
@@ -154,30 +138,18 @@ impl WeightSource for GgufModel {
         let cols = shape.last().copied().unwrap_or(1);
         if let Some(heads) = heads {
             data = unpermute_qk(&data, cols, heads).ok_or_else(|| {
-                LoadError::tensor(
-                    self.file.path(),
-                    info.name(),
-                    "cannot split rows into heads",
-                )
+                LoadError::tensor(self.file.path(), info.name(), "cannot split rows into heads")
             })?;
         }
-        Tensor::new(shape, data).ok_or_else(|| {
-            LoadError::tensor(
-                self.file.path(),
-                info.name(),
-                "data does not fill the shape",
-            )
-        })
+        Tensor::new(shape, data)
+            .ok_or_else(|| LoadError::tensor(self.file.path(), info.name(), "data does not fill the shape"))
     }
 }
 
 /// The tensors of a model with config `c`, in the order of [`GgufModel::tensor_ids`].
 fn ids(c: &LlamaConfig) -> impl Iterator<Item = TensorId> {
-    let layers = (0..c.num_hidden_layers).flat_map(|l| {
-        LayerTensor::ALL
-            .into_iter()
-            .map(move |t| TensorId::Layer(l, t))
-    });
+    let layers = (0..c.num_hidden_layers)
+        .flat_map(|l| LayerTensor::ALL.into_iter().map(move |t| TensorId::Layer(l, t)));
     std::iter::once(TensorId::Embedding)
         .chain(layers)
         .chain(std::iter::once(TensorId::FinalNorm))
@@ -227,47 +199,32 @@ fn permute_rows(data: &[f32], cols: usize, heads: usize, to_gguf: bool) -> Optio
 fn config_from_metadata(f: &GgufFile) -> Result<LlamaConfig, LoadError> {
     let path = f.path();
     let err = |m: String| LoadError::config(path, m);
-    let arch = f
-        .get("general.architecture")
-        .ok_or_else(|| err("metadata lacks general.architecture".into()))?;
+    let arch =
+        f.get("general.architecture").ok_or_else(|| err("metadata lacks general.architecture".into()))?;
     match arch.as_str() {
         Some("llama") => {}
         Some(a) => {
-            return Err(err(format!(
-                "unsupported architecture `{a}`; zkinfer reads `llama` GGUF models"
-            )))
+            return Err(err(format!("unsupported architecture `{a}`; zkinfer reads `llama` GGUF models")))
         }
         None => {
-            return Err(err(format!(
-                "general.architecture has type {}, expected string",
-                arch.type_name()
-            )))
+            return Err(err(format!("general.architecture has type {}, expected string", arch.type_name())))
         }
     }
     let uint = |key: &str| -> Result<Option<usize>, LoadError> {
         match f.get(key) {
             None => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .and_then(|x| usize::try_from(x).ok())
-                .map(Some)
-                .ok_or_else(|| {
-                    err(format!(
-                        "{key} has type {}, expected a non-negative integer",
-                        v.type_name()
-                    ))
-                }),
+            Some(v) => v.as_u64().and_then(|x| usize::try_from(x).ok()).map(Some).ok_or_else(|| {
+                err(format!("{key} has type {}, expected a non-negative integer", v.type_name()))
+            }),
         }
     };
     let float = |key: &str| -> Result<Option<f64>, LoadError> {
         match f.get(key) {
             None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or_else(|| {
-                err(format!(
-                    "{key} has type {}, expected a float",
-                    v.type_name()
-                ))
-            }),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| err(format!("{key} has type {}, expected a float", v.type_name()))),
         }
     };
     let need = |key: &str| uint(key)?.ok_or_else(|| err(format!("metadata lacks {key}")));
@@ -286,9 +243,7 @@ fn config_from_metadata(f: &GgufFile) -> Result<LlamaConfig, LoadError> {
     for key in ["llama.attention.value_length", "llama.rope.dimension_count"] {
         if let Some(v) = uint(key)? {
             if v != head_dim {
-                return Err(err(format!(
-                    "{key} = {v} differs from the head size {head_dim}; not supported"
-                )));
+                return Err(err(format!("{key} = {v} differs from the head size {head_dim}; not supported")));
             }
         }
     }
@@ -346,10 +301,7 @@ fn refuse_unsupported(
         return err("mixture-of-experts models (llama.expert_count) are not supported".into());
     }
     if let Some(t) = f.tensors().iter().find(|t| t.name().ends_with(".bias")) {
-        return err(format!(
-            "bias tensors such as `{}` are not supported",
-            t.name()
-        ));
+        return err(format!("bias tensors such as `{}` are not supported", t.name()));
     }
     Ok(())
 }

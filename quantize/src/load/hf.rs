@@ -53,18 +53,9 @@ impl HfModel {
             let (files, location) = open_shards(dir, &index)?;
             (index, files, location)
         } else {
-            return Err(LoadError::format(
-                dir,
-                format!("neither {SINGLE_FILE} nor {INDEX_FILE} is here"),
-            ));
+            return Err(LoadError::format(dir, format!("neither {SINGLE_FILE} nor {INDEX_FILE} is here")));
         };
-        let model = HfModel {
-            dir: dir.to_path_buf(),
-            config,
-            weights,
-            files,
-            location,
-        };
+        let model = HfModel { dir: dir.to_path_buf(), config, weights, files, location };
         model.check_complete()?;
         Ok(model)
     }
@@ -109,10 +100,7 @@ impl HfModel {
         self.location
             .get(name)
             .and_then(|&i| self.files.get(i))
-            .ok_or_else(|| LoadError::MissingTensor {
-                path: self.weights.clone(),
-                tensor: name.to_string(),
-            })
+            .ok_or_else(|| LoadError::MissingTensor { path: self.weights.clone(), tensor: name.to_string() })
     }
 }
 
@@ -123,8 +111,8 @@ fn open_shards(
     index: &Path,
 ) -> Result<(Vec<SafetensorsFile>, HashMap<String, usize>), LoadError> {
     let text = std::fs::read_to_string(index).map_err(|e| LoadError::io(index, e))?;
-    let parsed: ShardIndex = serde_json::from_str(&text)
-        .map_err(|e| LoadError::format(index, format!("malformed index: {e}")))?;
+    let parsed: ShardIndex =
+        serde_json::from_str(&text).map_err(|e| LoadError::format(index, format!("malformed index: {e}")))?;
     let mut shard_ids: HashMap<&str, usize> = HashMap::new();
     let mut files: Vec<SafetensorsFile> = Vec::new();
     let mut location = HashMap::with_capacity(parsed.weight_map.len());

@@ -24,7 +24,13 @@ pub trait WeightSource: Send + Sync {
 }
 
 /// Checks a loaded tensor's shape against the config; `name` is the name in the file.
-pub fn check_shape(path: &Path, name: &str, id: TensorId, cfg: &LlamaConfig, got: &[usize]) -> Result<(), LoadError> {
+pub fn check_shape(
+    path: &Path,
+    name: &str,
+    id: TensorId,
+    cfg: &LlamaConfig,
+    got: &[usize],
+) -> Result<(), LoadError> {
     let expected = id.expected_shape(cfg);
     if got != expected.as_slice() {
         return Err(LoadError::ShapeMismatch {

@@ -154,17 +154,8 @@ impl SafetensorsFile {
         // are not written while zkinfer reads them, the assumption every mmap reader makes.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| LoadError::io(path, e))?;
         let tensors = parse(path, &mmap)?;
-        let index = tensors
-            .iter()
-            .enumerate()
-            .map(|(i, (name, _))| (name.clone(), i))
-            .collect();
-        Ok(SafetensorsFile {
-            path: path.to_path_buf(),
-            mmap,
-            tensors,
-            index,
-        })
+        let index = tensors.iter().enumerate().map(|(i, (name, _))| (name.clone(), i)).collect();
+        Ok(SafetensorsFile { path: path.to_path_buf(), mmap, tensors, index })
     }
 
     /// The file's path.
@@ -179,41 +170,27 @@ impl SafetensorsFile {
 
     /// A tensor's dtype, shape and byte range, if the file has it.
     pub fn info(&self, name: &str) -> Option<&TensorInfo> {
-        self.index
-            .get(name)
-            .and_then(|&i| self.tensors.get(i))
-            .map(|(_, info)| info)
+        self.index.get(name).and_then(|&i| self.tensors.get(i)).map(|(_, info)| info)
     }
 
     /// Reads one tensor, converting F16 and BF16 to f32, then lets the kernel drop its pages
     /// so that resident memory stays about one tensor when tensors are read one by one.
     pub fn read_f32(&self, name: &str) -> Result<Tensor, LoadError> {
-        let info = self.info(name).ok_or_else(|| LoadError::MissingTensor {
-            path: self.path.clone(),
-            tensor: name.to_string(),
-        })?;
-        let bytes = self.mmap.get(info.bytes.clone()).ok_or_else(|| {
-            LoadError::tensor(&self.path, name, "byte range outside the mapped file")
-        })?;
+        let info = self
+            .info(name)
+            .ok_or_else(|| LoadError::MissingTensor { path: self.path.clone(), tensor: name.to_string() })?;
+        let bytes = self
+            .mmap
+            .get(info.bytes.clone())
+            .ok_or_else(|| LoadError::tensor(&self.path, name, "byte range outside the mapped file"))?;
         let data: Vec<f32> = match info.dtype {
-            Dtype::F32 => bytes
-                .as_chunks::<4>()
-                .0
-                .iter()
-                .map(|c| f32::from_le_bytes(*c))
-                .collect(),
-            Dtype::F16 => bytes
-                .as_chunks::<2>()
-                .0
-                .iter()
-                .map(|c| half::f16::from_le_bytes(*c).to_f32())
-                .collect(),
-            Dtype::BF16 => bytes
-                .as_chunks::<2>()
-                .0
-                .iter()
-                .map(|c| half::bf16::from_le_bytes(*c).to_f32())
-                .collect(),
+            Dtype::F32 => bytes.as_chunks::<4>().0.iter().map(|c| f32::from_le_bytes(*c)).collect(),
+            Dtype::F16 => {
+                bytes.as_chunks::<2>().0.iter().map(|c| half::f16::from_le_bytes(*c).to_f32()).collect()
+            }
+            Dtype::BF16 => {
+                bytes.as_chunks::<2>().0.iter().map(|c| half::bf16::from_le_bytes(*c).to_f32()).collect()
+            }
             other => {
                 return Err(LoadError::UnsupportedDtype {
                     path: self.path.clone(),
@@ -223,9 +200,8 @@ impl SafetensorsFile {
             }
         };
         self.release(info.bytes.clone());
-        Tensor::new(info.shape.clone(), data).ok_or_else(|| {
-            LoadError::tensor(&self.path, name, "element count does not match the shape")
-        })
+        Tensor::new(info.shape.clone(), data)
+            .ok_or_else(|| LoadError::tensor(&self.path, name, "element count does not match the shape"))
     }
 
     /// Advises the kernel that the pages holding `range` are not needed for now.
@@ -240,11 +216,7 @@ impl SafetensorsFile {
         // another thread reading this one) keeps observing identical contents. memmap2 rounds
         // the start down to a page boundary; `range` lies inside the map (validated at open).
         let advised = unsafe {
-            self.mmap.unchecked_advise_range(
-                memmap2::UncheckedAdvice::DontNeed,
-                range.start,
-                range.len(),
-            )
+            self.mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len())
         };
         // The advice is only a hint: if it fails the pages stay resident, nothing worse.
         let _ = advised;
@@ -258,36 +230,23 @@ impl SafetensorsFile {
 /// Parses and validates the header of `buf`, returning the tensors sorted by data offset.
 fn parse(path: &Path, buf: &[u8]) -> Result<Vec<(String, TensorInfo)>, LoadError> {
     let format = |msg: String| LoadError::format(path, msg);
-    let prefix: [u8; LEN_PREFIX] = buf
-        .get(..LEN_PREFIX)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| {
-            format(format!(
-                "file is {} bytes, shorter than the 8-byte header length",
-                buf.len()
-            ))
+    let prefix: [u8; LEN_PREFIX] =
+        buf.get(..LEN_PREFIX).and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            format(format!("file is {} bytes, shorter than the 8-byte header length", buf.len()))
         })?;
     let header_len = u64::from_le_bytes(prefix);
     if header_len > MAX_HEADER_LEN {
-        return Err(format(format!(
-            "header length {header_len} exceeds the {MAX_HEADER_LEN}-byte limit"
-        )));
+        return Err(format(format!("header length {header_len} exceeds the {MAX_HEADER_LEN}-byte limit")));
     }
     let header_end = usize::try_from(header_len)
         .ok()
         .and_then(|n| n.checked_add(LEN_PREFIX))
         .filter(|&end| end <= buf.len())
         .ok_or_else(|| {
-            format(format!(
-                "header length {header_len} runs past the end of the {}-byte file",
-                buf.len()
-            ))
+            format(format!("header length {header_len} runs past the end of the {}-byte file", buf.len()))
         })?;
-    let header = buf
-        .get(LEN_PREFIX..header_end)
-        .ok_or_else(|| format("header out of bounds".into()))?;
-    let header =
-        std::str::from_utf8(header).map_err(|e| format(format!("header is not UTF-8: {e}")))?;
+    let header = buf.get(LEN_PREFIX..header_end).ok_or_else(|| format("header out of bounds".into()))?;
+    let header = std::str::from_utf8(header).map_err(|e| format(format!("header is not UTF-8: {e}")))?;
     let entries: Entries = serde_json::from_str(header).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => format(format!("header is not a JSON object: {e}")),
         _ => format(format!("header is not valid JSON: {e}")),
@@ -348,13 +307,8 @@ fn tensor_info(
     data_len: usize,
 ) -> Result<TensorInfo, LoadError> {
     let err = |msg: String| LoadError::tensor(path, name, msg);
-    let obj = value
-        .as_object()
-        .ok_or_else(|| err(format!("entry is {}, not an object", clip(value))))?;
-    if let Some(key) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "dtype" | "shape" | "data_offsets"))
-    {
+    let obj = value.as_object().ok_or_else(|| err(format!("entry is {}, not an object", clip(value))))?;
+    if let Some(key) = obj.keys().find(|k| !matches!(k.as_str(), "dtype" | "shape" | "data_offsets")) {
         return Err(err(format!("unknown field `{}`", clip(key))));
     }
     let dtype_name = match obj.get("dtype") {
@@ -392,12 +346,7 @@ fn tensor_info(
                 )))
             }
         },
-        _ => {
-            return Err(err(format!(
-                "`data_offsets` has {} entries, not 2",
-                offsets.len()
-            )))
-        }
+        _ => return Err(err(format!("`data_offsets` has {} entries, not 2", offsets.len()))),
     };
     if begin > end {
         return Err(err(format!("data_offsets begin {begin} > end {end}")));
@@ -414,15 +363,9 @@ fn tensor_info(
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .and_then(|n| n.checked_mul(dtype.bits()))
-        .ok_or_else(|| {
-            err(format!(
-                "shape {shape:?} of {dtype} overflows the address space"
-            ))
-        })?;
+        .ok_or_else(|| err(format!("shape {shape:?} of {dtype} overflows the address space")))?;
     if bits % 8 != 0 {
-        return Err(err(format!(
-            "shape {shape:?} of {dtype} is not a whole number of bytes"
-        )));
+        return Err(err(format!("shape {shape:?} of {dtype} is not a whole number of bytes")));
     }
     if bits / 8 != end - begin {
         return Err(err(format!(
@@ -431,25 +374,16 @@ fn tensor_info(
             end - begin
         )));
     }
-    Ok(TensorInfo {
-        dtype,
-        shape,
-        bytes: header_end + begin..header_end + end,
-    })
+    Ok(TensorInfo { dtype, shape, bytes: header_end + begin..header_end + end })
 }
 
 /// Checks that `__metadata__` is a map of strings, as the format requires.
 fn check_metadata(path: &Path, value: &Value) -> Result<(), LoadError> {
-    let ok = value
-        .as_object()
-        .is_some_and(|m| m.values().all(Value::is_string));
+    let ok = value.as_object().is_some_and(|m| m.values().all(Value::is_string));
     if ok {
         Ok(())
     } else {
-        Err(LoadError::format(
-            path,
-            format!("`__metadata__` is {}, not a map of strings", clip(value)),
-        ))
+        Err(LoadError::format(path, format!("`__metadata__` is {}, not a map of strings", clip(value))))
     }
 }
 

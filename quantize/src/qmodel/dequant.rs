@@ -28,9 +28,9 @@ impl<'a> DequantizedModel<'a> {
 
 fn linear(l: &QLinear, in_frac: u32) -> Tensor {
     let mut data = Vec::with_capacity(l.weight.len());
-    for (row, &m) in l.weight.chunks_exact(l.cols.max(1)).zip(&l.mult) {
+    for (j, &m) in l.mult.iter().enumerate() {
         let s = m as f64 / (l.shift as f64).exp2() * (in_frac as f64 - l.out.frac as f64).exp2();
-        data.extend(row.iter().map(|&w| (w as f64 * s) as f32));
+        data.extend(l.effective_row(j).iter().map(|&w| (w as f64 * s) as f32));
     }
     Tensor { shape: vec![l.rows, l.cols], data }
 }

@@ -14,10 +14,11 @@ use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 
 use super::manifest::*;
-use super::{QLayer, QLinear, QNorm, RopeTable, MULT_BITS, NORM_WEIGHT_BITS};
+use super::{QLayer, QLinear, QNorm, RopeTable, GROUP, MULT_BITS, NORM_WEIGHT_BITS};
 use crate::error::LoadError;
 use crate::fixed::tables::{
-    LookupTable, Tables, EXP_OUT_FRAC, RECIP_MANT_BITS, RECIP_OUT_FRAC, RSQRT_OUT_FRAC, SILU_FRAC, SILU_IN_BITS,
+    LookupTable, Tables, EXP_OUT_FRAC, RECIP_MANT_BITS, RECIP_OUT_FRAC, RSQRT_OUT_FRAC, SILU_FRAC,
+    SILU_IN_BITS,
 };
 use crate::fixed::Scale;
 
@@ -69,11 +70,18 @@ impl ModelWriter {
         self.blob(BlobDtype::I8, v.len(), &bytes)
     }
 
+    /// Appends a `u16` blob.
+    pub fn u16s(&mut self, v: &[u16]) -> Result<BlobRef, LoadError> {
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.blob(BlobDtype::U16, v.len(), &bytes)
+    }
+
     /// Appends an `i32` blob; values must fit.
     pub fn i32s(&mut self, v: &[i64]) -> Result<BlobRef, LoadError> {
         let mut bytes = Vec::with_capacity(v.len() * 4);
         for &x in v {
-            let x = i32::try_from(x).map_err(|_| LoadError::format(&self.tmp, format!("value {x} does not fit i32")))?;
+            let x = i32::try_from(x)
+                .map_err(|_| LoadError::format(&self.tmp, format!("value {x} does not fit i32")))?;
             bytes.extend_from_slice(&x.to_le_bytes());
         }
         self.blob(BlobDtype::I32, v.len(), &bytes)
@@ -85,16 +93,23 @@ impl ModelWriter {
         self.blob(BlobDtype::I64, v.len(), &bytes)
     }
 
-    /// Appends a matrix; `weight` is given when it was already written (tied head).
-    pub fn linear(&mut self, l: &QLinear, weight: Option<BlobRef>) -> Result<LinearEntry, LoadError> {
-        let weight = match weight {
+    /// Appends a matrix; its weights and group codes are given when they were already
+    /// written (the tied head).
+    pub fn linear(
+        &mut self,
+        l: &QLinear,
+        weight: Option<(BlobRef, BlobRef)>,
+    ) -> Result<LinearEntry, LoadError> {
+        let (weight, group_scale) = match weight {
             Some(w) => w,
-            None => self.i8s(&l.weight)?,
+            None => (self.i8s(&l.weight)?, self.u16s(&l.group_scale)?),
         };
         Ok(LinearEntry {
             rows: l.rows as u64,
             cols: l.cols as u64,
             weight,
+            group: GROUP as u64,
+            group_scale,
             mult: self.i64s(&l.mult)?,
             shift: l.shift,
             out: l.out,
@@ -129,13 +144,20 @@ impl ModelWriter {
     pub fn tables(&mut self, t: &Tables) -> Result<Vec<TableEntry>, LoadError> {
         t.all()
             .iter()
-            .map(|tab| Ok(TableEntry { name: tab.name.clone(), start: tab.start, values: self.i32s(&tab.values)? }))
+            .map(|tab| {
+                Ok(TableEntry { name: tab.name.clone(), start: tab.start, values: self.i32s(&tab.values)? })
+            })
             .collect()
     }
 
     /// Appends the RoPE table.
     pub fn rope(&mut self, r: &RopeTable) -> Result<RopeEntry, LoadError> {
-        Ok(RopeEntry { max_seq: r.max_seq as u64, half: r.half as u64, cos: self.i32s(&r.cos)?, sin: self.i32s(&r.sin)? })
+        Ok(RopeEntry {
+            max_seq: r.max_seq as u64,
+            half: r.half as u64,
+            cos: self.i32s(&r.cos)?,
+            sin: self.i32s(&r.sin)?,
+        })
     }
 
     /// Writes the manifest and footer and moves the file into place.
@@ -189,7 +211,9 @@ impl QuantizedModel {
         }
         let version = u32::from_le_bytes([map[8], map[9], map[10], map[11]]);
         if version != FORMAT_VERSION {
-            return Err(bad(format!("format version {version}; this zkinfer reads version {FORMAT_VERSION}")));
+            return Err(bad(format!(
+                "format version {version}; this zkinfer reads version {FORMAT_VERSION}"
+            )));
         }
         let foot = &map[(n - FOOTER) as usize..];
         if &foot[16..24] != MAGIC {
@@ -207,11 +231,15 @@ impl QuantizedModel {
         }
         let id = manifest.body.model_id();
         if id != manifest.model_id {
-            return Err(bad(format!("model id mismatch: manifest says {}, its content hashes to {id}", manifest.model_id)));
+            return Err(bad(format!(
+                "model id mismatch: manifest says {}, its content hashes to {id}",
+                manifest.model_id
+            )));
         }
         manifest.body.config.validate(path)?;
         let b = &manifest.body;
-        if b.layers.len() != b.config.num_hidden_layers || b.params.layers.len() != b.config.num_hidden_layers {
+        if b.layers.len() != b.config.num_hidden_layers || b.params.layers.len() != b.config.num_hidden_layers
+        {
             return Err(bad("manifest layer count differs from the config".into()));
         }
         Ok(QuantizedModel { path: path.to_path_buf(), map, data_end: off, manifest })
@@ -294,9 +322,23 @@ impl QuantizedModel {
         if mult.iter().any(|&m| !(0..1 << MULT_BITS).contains(&m)) || !(1..=96).contains(&e.shift) {
             return Err(LoadError::tensor(&self.path, what, "multiplier or shift out of range"));
         }
+        if e.group != GROUP as u64 {
+            return Err(LoadError::tensor(
+                &self.path,
+                what,
+                format!("group size {} (this zkinfer uses {GROUP})", e.group),
+            ));
+        }
+        let groups = cols.div_ceil(GROUP) as u64;
+        let group_scale = self
+            .bytes(what, &e.group_scale, BlobDtype::U16, e.rows * groups)?
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
         Ok(QLinear {
             rows,
             cols,
+            group_scale,
             weight: self.i8s(what, &e.weight, e.rows * e.cols)?,
             mult,
             shift: e.shift,
@@ -321,12 +363,10 @@ impl QuantizedModel {
     /// Reads block `l`, checking every blob hash and the block's content hash.
     pub fn layer(&self, l: usize) -> Result<QLayer, LoadError> {
         let c = self.config();
-        let entry = self
-            .manifest
-            .body
-            .layers
-            .get(l)
-            .ok_or_else(|| LoadError::MissingTensor { path: self.path.clone(), tensor: format!("layer {l}") })?;
+        let entry = self.manifest.body.layers.get(l).ok_or_else(|| LoadError::MissingTensor {
+            path: self.path.clone(),
+            tensor: format!("layer {l}"),
+        })?;
         let name = |t: &str| format!("layers.{l}.{t}");
         if entry.content.hash() != entry.sha256 {
             return Err(LoadError::tensor(&self.path, format!("layers.{l}"), "layer hash mismatch"));
@@ -334,7 +374,11 @@ impl QuantizedModel {
         let e = &entry.content;
         let (d, f) = (c.hidden_size, c.intermediate_size);
         if !(1..=127).contains(&e.score_shift) || !(0..1 << MULT_BITS).contains(&e.score_mult) {
-            return Err(LoadError::tensor(&self.path, name("score"), "score multiplier or shift out of range"));
+            return Err(LoadError::tensor(
+                &self.path,
+                name("score"),
+                "score multiplier or shift out of range",
+            ));
         }
         self.check_scale(&name("mid"), e.mid)?;
         if e.mid.frac > SILU_FRAC + e.up.out.frac {
@@ -378,21 +422,34 @@ impl QuantizedModel {
         let spec = Tables::generate();
         let entries = &self.manifest.body.tables;
         let read = |want: &LookupTable| -> Result<LookupTable, LoadError> {
-            let e = entries
-                .iter()
-                .find(|e| e.name == want.name)
-                .ok_or_else(|| LoadError::MissingTensor { path: self.path.clone(), tensor: format!("table {}", want.name) })?;
+            let e = entries.iter().find(|e| e.name == want.name).ok_or_else(|| LoadError::MissingTensor {
+                path: self.path.clone(),
+                tensor: format!("table {}", want.name),
+            })?;
             if e.start != want.start {
-                return Err(LoadError::tensor(&self.path, &e.name, "table domain differs from this zkinfer's"));
+                return Err(LoadError::tensor(
+                    &self.path,
+                    &e.name,
+                    "table domain differs from this zkinfer's",
+                ));
             }
             let values = self.i32s(&e.name, &e.values, want.values.len() as u64)?;
             let (lo, hi) = table_range(&want.name);
             if values.iter().any(|v| !(lo..=hi).contains(v)) {
-                return Err(LoadError::tensor(&self.path, &e.name, format!("table values outside [{lo}, {hi}]")));
+                return Err(LoadError::tensor(
+                    &self.path,
+                    &e.name,
+                    format!("table values outside [{lo}, {hi}]"),
+                ));
             }
             Ok(LookupTable { name: e.name.clone(), start: e.start, values })
         };
-        Ok(Tables { rsqrt: read(&spec.rsqrt)?, exp: read(&spec.exp)?, recip: read(&spec.recip)?, silu: read(&spec.silu)? })
+        Ok(Tables {
+            rsqrt: read(&spec.rsqrt)?,
+            exp: read(&spec.exp)?,
+            recip: read(&spec.recip)?,
+            silu: read(&spec.silu)?,
+        })
     }
 
     /// The tokenizer stored with the model, if any.
@@ -411,6 +468,11 @@ impl QuantizedModel {
             return Err(LoadError::tensor(&self.path, "rope", "table shape differs from the config"));
         }
         let n = r.max_seq * r.half;
-        Ok(RopeTable { max_seq: r.max_seq as usize, half, cos: self.i32s("rope.cos", &r.cos, n)?, sin: self.i32s("rope.sin", &r.sin, n)? })
+        Ok(RopeTable {
+            max_seq: r.max_seq as usize,
+            half,
+            cos: self.i32s("rope.cos", &r.cos, n)?,
+            sin: self.i32s("rope.sin", &r.sin, n)?,
+        })
     }
 }

@@ -21,6 +21,8 @@ pub const MODEL_ID_DOMAIN: &[u8] = b"zkinfer-model-v1\n";
 pub enum BlobDtype {
     /// Signed 8-bit.
     I8,
+    /// Unsigned 16-bit little-endian.
+    U16,
     /// Signed 32-bit little-endian.
     I32,
     /// Signed 64-bit little-endian.
@@ -32,6 +34,7 @@ impl BlobDtype {
     pub fn size(self) -> u64 {
         match self {
             BlobDtype::I8 => 1,
+            BlobDtype::U16 => 2,
             BlobDtype::I32 => 4,
             BlobDtype::I64 => 8,
         }
@@ -60,6 +63,10 @@ pub struct LinearEntry {
     pub cols: u64,
     /// `i8` weights, `rows × cols`.
     pub weight: BlobRef,
+    /// Inputs per group.
+    pub group: u64,
+    /// `u16` group scale codes, `rows × ⌈cols / group⌉`.
+    pub group_scale: BlobRef,
     /// `i64` multipliers, `rows`.
     pub mult: BlobRef,
     /// Right shift after the multiplier.

@@ -12,13 +12,20 @@ use crate::fixed::Scale;
 
 /// Bits of the integer weights (signed, symmetric: `[-127, 127]`).
 pub const WEIGHT_BITS: u32 = 8;
+/// Inputs per weight group: each group of `GROUP` consecutive weights of a row has its own
+/// 16-bit scale code (like GGUF's 32-element blocks).
+pub const GROUP: usize = 32;
 /// Bits of the requantization multipliers (`M < 2^MULT_BITS`).
 pub const MULT_BITS: u32 = 23;
 /// Bits of quantized RMSNorm weights.
 pub const NORM_WEIGHT_BITS: u32 = 16;
 
-/// A matrix of 8-bit weights with per-output-row requantization:
-/// `y_j = rescale(Σ_i w_ji · x_i · mult_j, shift, out.bits)`.
+/// A matrix of 8-bit weights with a 16-bit scale code per group of [`GROUP`] inputs and
+/// per-output-row requantization:
+/// `y_j = rescale((Σ_i w_ji · c_j,⌊i/32⌋ · x_i) · mult_j, shift, out.bits)`.
+///
+/// The effective integer weight `w_ji · c_jg` is a fixed 24-bit constant, so a circuit
+/// pays nothing extra for the group scales.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QLinear {
     /// Output rows.
@@ -27,6 +34,8 @@ pub struct QLinear {
     pub cols: usize,
     /// `rows × cols` weights in `[-127, 127]`, row-major.
     pub weight: Vec<i8>,
+    /// `rows × ⌈cols / GROUP⌉` group scale codes (0 only for an all-zero group); `c = ⌈65535 · a_g / a_row⌉`.
+    pub group_scale: Vec<u16>,
     /// One multiplier per output row, `0 ≤ mult < 2^MULT_BITS`.
     pub mult: Vec<i64>,
     /// The common right shift after multiplying (≥ 1).
@@ -76,6 +85,24 @@ pub struct QLayer {
     pub score_shift: u32,
     /// Scale of `silu(gate) · up` after its rescale (the down projection's input).
     pub mid: Scale,
+}
+
+impl QLinear {
+    /// Groups per row.
+    pub fn groups(&self) -> usize {
+        self.cols.div_ceil(GROUP)
+    }
+
+    /// Row `j`'s effective integer weights `w_ji · c_jg`.
+    pub fn effective_row(&self, j: usize) -> Vec<i32> {
+        let g = self.groups();
+        let codes = &self.group_scale[j * g..(j + 1) * g];
+        self.weight[j * self.cols..(j + 1) * self.cols]
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| w as i32 * codes[i / GROUP] as i32)
+            .collect()
+    }
 }
 
 /// RoPE constants `cos, sin (pos · θ^(−2i/D)) · 2^14` for `pos < max_seq`, `i < D/2`.

@@ -52,7 +52,11 @@ pub struct Stats {
 }
 
 /// Runs the float model over `prompts`, one block at a time; `progress(done, total)`.
-pub fn collect(src: &dyn WeightSource, prompts: &[Vec<u32>], progress: &mut dyn FnMut(usize, usize)) -> Result<Stats, Error> {
+pub fn collect(
+    src: &dyn WeightSource,
+    prompts: &[Vec<u32>],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Stats, Error> {
     let cfg = src.config().clone();
     for p in prompts {
         float::check_tokens(p, cfg.vocab_size)?;

@@ -6,7 +6,7 @@ pub mod weights;
 use std::path::Path;
 
 use crate::error::Error;
-use crate::fixed::tables::{EXP_IN_FRAC, Tables};
+use crate::fixed::tables::{Tables, EXP_IN_FRAC};
 use crate::float::FloatLayer;
 use crate::load::WeightSource;
 use crate::names::TensorId;
@@ -14,7 +14,7 @@ use crate::qmodel::file::ModelWriter;
 use crate::qmodel::manifest::{Manifest, ModelBody, SourceInfo, FORMAT_VERSION};
 use crate::qmodel::{QLayer, QuantParams, RopeTable};
 
-use weights::{multipliers, quantize_linear, quantize_norm, quantize_rows, with_multipliers};
+use weights::{multipliers, quantize_linear, quantize_norm, quantize_rows, with_multipliers, QuantizedRows};
 
 /// Settings of a quantization run.
 #[derive(Clone, Debug)]
@@ -50,7 +50,8 @@ pub fn quantize_layer(src: &dyn WeightSource, params: &QuantParams, l: usize) ->
     let r = params.resid;
     let name = |t: &str| format!("layers.{l}.{t}");
     let eps = cfg.rms_norm_eps;
-    let score_factor = (EXP_IN_FRAC as f64 - s.q.frac as f64 - s.k.frac as f64).exp2() / (cfg.head_dim as f64).sqrt();
+    let score_factor =
+        (EXP_IN_FRAC as f64 - s.q.frac as f64 - s.k.frac as f64).exp2() / (cfg.head_dim as f64).sqrt();
     let (sm, score_shift) = multipliers(&name("score"), &[score_factor])?;
     let attn_norm = quantize_norm(&name("attn_norm"), &w.attn_norm, r.frac, eps, s.attn_norm)?;
     let ffn_norm = quantize_norm(&name("ffn_norm"), &w.ffn_norm, r.frac, eps, s.ffn_norm)?;
@@ -95,11 +96,12 @@ pub fn quantize_to_file(
     let rope = w.rope(&RopeTable::generate(opts.max_seq, cfg.head_dim, cfg.rope_theta))?;
 
     let emb = src.load(TensorId::Embedding)?;
-    let (emb_rows, emb_scales) = quantize_rows("embedding", &emb)?;
+    let emb_rows = quantize_rows("embedding", &emb)?;
+    let emb_scales = emb_rows.row_scale.clone();
     let d = emb.cols();
     drop(emb);
     // The embedding's "input" is the one-hot token: 0 fractional bits.
-    let q_emb = with_multipliers("embedding", emb_rows, &emb_scales, d, 0, params.resid)?;
+    let q_emb = with_multipliers("embedding", emb_rows, d, 0, params.resid)?;
     let embedding = w.linear(&q_emb, None)?;
     progress(Stage::Write, 1, total);
 
@@ -115,8 +117,10 @@ pub fn quantize_to_file(
     let final_norm = w.norm(&q_norm)?;
     let lm_head = if cfg.tie_word_embeddings {
         // Same 8-bit rows as the embedding; only the multipliers differ.
-        let head = with_multipliers("lm_head", q_emb.weight, &emb_scales, d, q_norm.out.frac, params.logits)?;
-        w.linear(&head, Some(embedding.weight.clone()))?
+        let rows =
+            QuantizedRows { weight: q_emb.weight, group_scale: q_emb.group_scale, row_scale: emb_scales };
+        let head = with_multipliers("lm_head", rows, d, q_norm.out.frac, params.logits)?;
+        w.linear(&head, Some((embedding.weight.clone(), embedding.group_scale.clone())))?
     } else {
         drop(q_emb);
         let head = src.load(TensorId::LmHead)?;

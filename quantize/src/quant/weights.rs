@@ -3,11 +3,14 @@
 
 use crate::error::Error;
 use crate::fixed::Scale;
-use crate::qmodel::{QLinear, QNorm, MULT_BITS, NORM_WEIGHT_BITS};
+use crate::qmodel::{QLinear, QNorm, GROUP, MULT_BITS, NORM_WEIGHT_BITS};
 use crate::tensor::Tensor;
 
 /// Largest shift a multiplier may use (keeps `acc · M` far inside i128 and the field).
 pub const MAX_SHIFT: u32 = 80;
+
+/// Largest group scale code.
+const CODE_MAX: f64 = 65535.0;
 
 /// Integer multipliers `M_j = round(f_j · 2^N)` for real factors `f_j ≥ 0`, with the largest
 /// shift `N ≤ MAX_SHIFT` that keeps every `M_j < 2^MULT_BITS`. Fails when even `N = 1`
@@ -29,48 +32,76 @@ pub fn multipliers(what: &str, factors: &[f64]) -> Result<(Vec<i64>, u32), Error
     Ok((m, n))
 }
 
-/// Symmetric 8-bit quantization of each row: `w_ji = round(w_ji / s_j)` with
-/// `s_j = max_i |w_ji| / 127`. Returns the weights and the row scales `s_j`.
-pub fn quantize_rows(what: &str, w: &Tensor) -> Result<(Vec<i8>, Vec<f64>), Error> {
-    let rows = w.rows();
-    let mut weight = Vec::with_capacity(w.data.len());
-    let mut scales = Vec::with_capacity(rows);
+/// 8-bit rows with a 16-bit scale code per group of [`GROUP`] inputs.
+pub struct QuantizedRows {
+    /// Weights in `[-127, 127]`.
+    pub weight: Vec<i8>,
+    /// Group codes in `[0, 65535]`.
+    pub group_scale: Vec<u16>,
+    /// Row scales: `w_ji ≈ weight_ji · code_jg · row_scale_j`.
+    pub row_scale: Vec<f64>,
+}
+
+/// Quantizes each row in groups of [`GROUP`] inputs. With `A_j` the row's and `a_jg` the
+/// group's largest magnitude: code `c_jg = ⌈65535 · a_jg / A_j⌉`, step
+/// `s_jg = c_jg · A_j / (65535 · 127)`. 16-bit codes make the steps exact enough that
+/// weights already on an 8-bit block grid (GGUF Q8_0) are reproduced exactly, weight `round(w / s_jg)` (half away from zero).
+pub fn quantize_rows(what: &str, w: &Tensor) -> Result<QuantizedRows, Error> {
+    let (rows, cols) = (w.rows(), w.cols());
+    let groups = cols.div_ceil(GROUP);
+    let mut out = QuantizedRows {
+        weight: Vec::with_capacity(w.data.len()),
+        group_scale: Vec::with_capacity(rows * groups),
+        row_scale: Vec::with_capacity(rows),
+    };
     for j in 0..rows {
         let row = w.row(j);
         if let Some(i) = row.iter().position(|v| !v.is_finite()) {
             return Err(Error::Quantize(format!("{what}: non-finite weight at row {j}, column {i}")));
         }
         let amax = row.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
-        let s = if amax > 0.0 { amax / 127.0 } else { 0.0 };
-        for &v in row {
-            let q = if s > 0.0 { (v as f64 / s).round().clamp(-127.0, 127.0) } else { 0.0 };
-            weight.push(q as i8);
+        let unit = amax / (CODE_MAX * 127.0);
+        for grp in row.chunks(GROUP) {
+            let gmax = grp.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+            let code = if amax > 0.0 { (CODE_MAX * gmax / amax).ceil().clamp(0.0, CODE_MAX) } else { 0.0 };
+            let step = code * unit;
+            for &v in grp {
+                let q = if step > 0.0 { (v as f64 / step).round().clamp(-127.0, 127.0) } else { 0.0 };
+                out.weight.push(q as i8);
+            }
+            out.group_scale.push(code as u16);
         }
-        scales.push(s);
+        out.row_scale.push(unit);
     }
-    Ok((weight, scales))
+    Ok(out)
 }
 
-/// A [`QLinear`] from 8-bit rows and their scales, for an input with `in_frac` fractional
-/// bits and an output in `out`: multipliers for `s_j · 2^(out.frac − in_frac)`.
+/// A [`QLinear`] from quantized rows, for an input with `in_frac` fractional bits and an
+/// output in `out`: multipliers for `row_scale_j · 2^(out.frac − in_frac)`.
 pub fn with_multipliers(
     what: &str,
-    weight: Vec<i8>,
-    scales: &[f64],
+    q: QuantizedRows,
     cols: usize,
     in_frac: u32,
     out: Scale,
 ) -> Result<QLinear, Error> {
     let rescale = ((out.frac as f64) - (in_frac as f64)).exp2();
-    let factors: Vec<f64> = scales.iter().map(|s| s * rescale).collect();
+    let factors: Vec<f64> = q.row_scale.iter().map(|s| s * rescale).collect();
     let (mult, shift) = multipliers(what, &factors)?;
-    Ok(QLinear { rows: scales.len(), cols, weight, mult, shift, out })
+    Ok(QLinear {
+        rows: q.row_scale.len(),
+        cols,
+        weight: q.weight,
+        group_scale: q.group_scale,
+        mult,
+        shift,
+        out,
+    })
 }
 
 /// Quantizes a `[rows, cols]` matrix ([`quantize_rows`] then [`with_multipliers`]).
 pub fn quantize_linear(what: &str, w: &Tensor, in_frac: u32, out: Scale) -> Result<QLinear, Error> {
-    let (weight, scales) = quantize_rows(what, w)?;
-    with_multipliers(what, weight, &scales, w.cols(), in_frac, out)
+    with_multipliers(what, quantize_rows(what, w)?, w.cols(), in_frac, out)
 }
 
 /// Quantizes an RMSNorm weight for an input with `in_frac` fractional bits, output `out`.
@@ -117,11 +148,23 @@ mod tests {
         let w = Tensor::new(vec![2, 3], vec![1.0, -0.5, 0.25, 0.0, 0.0, 0.0]).expect("shape");
         let q = quantize_linear("t", &w, 8, Scale::new(8, 24)).expect("ok");
         assert_eq!(q.weight, vec![127, -64, 32, 0, 0, 0]); // -63.5 rounds away from zero
+        assert_eq!(q.group_scale, vec![65535, 0]);
         assert_eq!(q.mult[1], 0);
-        // Row 0: s = 1/127, so a unit input times 127 gives 1.0 back.
-        let acc = 127i128 * 256; // w = 127, x = 1.0 at 8 fractional bits
+        // Row 0: the effective weight 127 · 65535 stands for 1.0, so x = 1.0 comes back.
+        let acc = 127i128 * 65535 * 256; // x = 1.0 at 8 fractional bits
         let y = crate::fixed::rescale(acc * q.mult[0] as i128, q.shift, 24);
         assert_eq!(y, 256);
+        // Two groups of very different magnitude each keep 8 bits of precision.
+        let mut v = vec![0f32; 64];
+        v[0] = 1.0;
+        v[32] = 0.01;
+        v[33] = -0.005;
+        let w = Tensor::new(vec![1, 64], v).expect("shape");
+        let q = quantize_linear("t", &w, 0, Scale::new(0, 24)).expect("ok");
+        assert_eq!(q.group_scale, vec![65535, 656]); // ⌈65535 · 0.01⌉
+        assert_eq!(&q.weight[32..34], &[127, -63]); // 0.01 / (656 / (65535·127)) = 126.87
+        let eff = q.effective_row(0);
+        assert_eq!((eff[0], eff[32], eff[33]), (127 * 65535, 127 * 656, -63 * 656));
         let bad = Tensor::new(vec![1, 2], vec![f32::INFINITY, 0.0]).expect("shape");
         assert!(quantize_linear("t", &bad, 8, Scale::new(8, 24)).is_err());
     }

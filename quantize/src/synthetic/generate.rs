@@ -67,11 +67,9 @@ fn matrix_std(cfg: &LlamaConfig, id: TensorId) -> Option<f32> {
         TensorId::FinalNorm => None,
         TensorId::Layer(_, t) => match t {
             LayerTensor::AttnNorm | LayerTensor::FfnNorm => None,
-            LayerTensor::Q
-            | LayerTensor::K
-            | LayerTensor::V
-            | LayerTensor::Gate
-            | LayerTensor::Up => Some(std(cfg.hidden_size, 1.0)),
+            LayerTensor::Q | LayerTensor::K | LayerTensor::V | LayerTensor::Gate | LayerTensor::Up => {
+                Some(std(cfg.hidden_size, 1.0))
+            }
             LayerTensor::O => Some(std(cfg.q_dim(), residual)),
             LayerTensor::Down => Some(std(cfg.intermediate_size, residual)),
         },
@@ -110,10 +108,8 @@ mod tests {
         // Changing these breaks reproducibility of every synthetic model: don't, unless
         // that is the point.
         let m = SyntheticModel::new(tiny_config(), 0);
-        let q: Vec<u32> = values(&m, TensorId::Layer(0, LayerTensor::Q))[..4]
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
+        let q: Vec<u32> =
+            values(&m, TensorId::Layer(0, LayerTensor::Q))[..4].iter().map(|v| v.to_bits()).collect();
         assert_eq!(q, GOLDEN_Q);
     }
     const GOLDEN_Q: [u32; 4] = [1_038_554_009, 3_187_639_014, 3_173_475_056, 1_023_726_495];
@@ -131,28 +127,15 @@ mod tests {
         if let Some(std) = matrix_std(cfg, id) {
             let (mean, got) = mean_std(v);
             let std = std as f64;
-            assert!(
-                (got / std - 1.0).abs() < 0.2,
-                "{name}: std {got}, intended {std}"
-            );
+            assert!((got / std - 1.0).abs() < 0.2, "{name}: std {got}, intended {std}");
             assert!(mean.abs() < 0.2 * std, "{name}: mean {mean}");
-            assert!(
-                v.iter().all(|x| x.abs() < 3.47 * std as f32),
-                "{name}: value out of range"
-            );
+            assert!(v.iter().all(|x| x.abs() < 3.47 * std as f32), "{name}: value out of range");
             return;
         }
         let (outliers, base): (Vec<f32>, Vec<f32>) = v.iter().partition(|&&x| x > 2.0);
         let max_outliers = 2 + v.len() / 1024;
-        assert!(
-            (1..=max_outliers).contains(&outliers.len()),
-            "{name}: {} outliers",
-            outliers.len()
-        );
-        assert!(
-            outliers.iter().all(|x| (3.0..5.0).contains(x)),
-            "{name}: {outliers:?}"
-        );
+        assert!((1..=max_outliers).contains(&outliers.len()), "{name}: {} outliers", outliers.len());
+        assert!(outliers.iter().all(|x| (3.0..5.0).contains(x)), "{name}: {outliers:?}");
         let (mean, std) = mean_std(&base);
         assert!((mean - 1.0).abs() < 0.05, "{name}: mean {mean}");
         assert!((std / 0.1 - 1.0).abs() < 0.2, "{name}: std {std}");

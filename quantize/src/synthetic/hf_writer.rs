@@ -53,20 +53,16 @@ impl SynthDtype {
     fn encode(self, values: &[f32], halves: &mut Vec<half::f16>, out: &mut Vec<u8>) {
         use half::slice::HalfFloatSliceExt;
         match self {
-            SynthDtype::F32 => values
-                .iter()
-                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            SynthDtype::F32 => values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
             SynthDtype::F16 => {
                 // The slice conversion uses F16C/NEON where the CPU has it: same bits, faster.
                 halves.resize(values.len(), half::f16::ZERO);
                 halves.convert_from_f32_slice(values);
-                halves
-                    .iter()
-                    .for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
+                halves.iter().for_each(|h| out.extend_from_slice(&h.to_le_bytes()));
             }
-            SynthDtype::BF16 => values
-                .iter()
-                .for_each(|&v| out.extend_from_slice(&half::bf16::from_f32(v).to_le_bytes())),
+            SynthDtype::BF16 => {
+                values.iter().for_each(|&v| out.extend_from_slice(&half::bf16::from_f32(v).to_le_bytes()))
+            }
         }
     }
 }
@@ -92,11 +88,7 @@ impl std::str::FromStr for SynthDtype {
 /// Streams: the header is computed from the config, then the tensors are loaded and
 /// written one at a time, so memory peaks at about one tensor. The file is written under
 /// a temporary name and renamed when complete. Returns the bytes written (both files).
-pub fn write_hf_folder(
-    src: &dyn WeightSource,
-    dir: &Path,
-    dtype: SynthDtype,
-) -> Result<u64, LoadError> {
+pub fn write_hf_folder(src: &dyn WeightSource, dir: &Path, dtype: SynthDtype) -> Result<u64, LoadError> {
     let cfg = src.config();
     cfg.validate(src.path())?;
     std::fs::create_dir_all(dir).map_err(|e| LoadError::io(dir, e))?;
@@ -153,20 +145,10 @@ struct Entry {
 }
 
 /// The tensors of `cfg` sorted by name with their data offsets, and the padded header.
-fn layout(
-    cfg: &LlamaConfig,
-    dtype: SynthDtype,
-    path: &Path,
-) -> Result<(Vec<Entry>, String), LoadError> {
+fn layout(cfg: &LlamaConfig, dtype: SynthDtype, path: &Path) -> Result<(Vec<Entry>, String), LoadError> {
     let mut entries: Vec<Entry> = model_tensor_ids(cfg)
         .into_iter()
-        .map(|id| Entry {
-            id,
-            name: id.hf_name(),
-            shape: id.expected_shape(cfg),
-            start: 0,
-            end: 0,
-        })
+        .map(|id| Entry { id, name: id.hf_name(), shape: id.expected_shape(cfg), start: 0, end: 0 })
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     let mut header = String::from("{\"__metadata__\":{\"format\":\"pt\"}");
@@ -215,8 +197,7 @@ fn write_safetensors(
     let (entries, header) = layout(cfg, dtype, path)?;
     let io = |e| LoadError::io(tmp, e);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(tmp).map_err(io)?);
-    w.write_all(&(header.len() as u64).to_le_bytes())
-        .map_err(io)?;
+    w.write_all(&(header.len() as u64).to_le_bytes()).map_err(io)?;
     w.write_all(header.as_bytes()).map_err(io)?;
     let mut written = 8 + header.len() as u64;
     let mut buf = Vec::with_capacity(CHUNK * dtype.size_bytes());
@@ -225,11 +206,7 @@ fn write_safetensors(
         let t = src.load(e.id)?;
         check_shape(src.path(), &e.name, e.id, cfg, &t.shape)?;
         if (t.data.len() * dtype.size_bytes()) as u64 != e.end - e.start {
-            return Err(LoadError::tensor(
-                src.path(),
-                &e.name,
-                "data length differs from the shape",
-            ));
+            return Err(LoadError::tensor(src.path(), &e.name, "data length differs from the shape"));
         }
         for chunk in t.data.chunks(CHUNK) {
             buf.clear();

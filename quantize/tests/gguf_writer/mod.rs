@@ -127,12 +127,7 @@ pub fn value_type(v: &GgufValue) -> u32 {
 
 impl GgufBuilder {
     pub fn new() -> Self {
-        GgufBuilder {
-            version: 3,
-            kvs: Vec::new(),
-            tensors: Vec::new(),
-            alignment: 32,
-        }
+        GgufBuilder { version: 3, kvs: Vec::new(), tensors: Vec::new(), alignment: 32 }
     }
 
     pub fn kv(&mut self, key: &str, v: GgufValue) -> &mut Self {
@@ -151,10 +146,7 @@ impl GgufBuilder {
     }
 
     pub fn build(&self) -> Built {
-        let mut w = W {
-            b: b"GGUF".to_vec(),
-            u64s: Vec::new(),
-        };
+        let mut w = W { b: b"GGUF".to_vec(), u64s: Vec::new() };
         w.u32(self.version);
         w.u64(self.tensors.len() as u64);
         w.u64(self.kvs.len() as u64);
@@ -247,11 +239,7 @@ pub fn random_row(rng: &mut Rng, ty: u32, cols: usize) -> (Vec<u8>, Vec<f32>) {
                     F16 => bytes.extend_from_slice(&h.to_le_bytes()),
                     _ => bytes.extend_from_slice(&bf16::from_f32(x).to_le_bytes()),
                 }
-                vals.push(if ty == BF16 {
-                    bf16::from_f32(x).to_f32()
-                } else {
-                    x
-                });
+                vals.push(if ty == BF16 { bf16::from_f32(x).to_f32() } else { x });
             }
         }
         _ => {
@@ -266,9 +254,7 @@ pub fn random_row(rng: &mut Rng, ty: u32, cols: usize) -> (Vec<u8>, Vec<f32>) {
                 } else {
                     0.0
                 };
-                let qs: Vec<u8> = (0..if ty == Q8_0 { 32 } else { 16 })
-                    .map(|_| rng.next() as u8)
-                    .collect();
+                let qs: Vec<u8> = (0..if ty == Q8_0 { 32 } else { 16 }).map(|_| rng.next() as u8).collect();
                 bytes.extend_from_slice(&qs);
                 let q: Vec<f64> = match ty {
                     Q8_0 => qs.iter().map(|&b| f64::from(b as i8)).collect(),
@@ -284,13 +270,7 @@ pub fn random_row(rng: &mut Rng, ty: u32, cols: usize) -> (Vec<u8>, Vec<f32>) {
                         .collect(),
                 };
                 // No `+ 0.0` for the scale-only types: ggml yields -0.0 for q = 0, d < 0.
-                vals.extend(q.iter().map(|&q| {
-                    if ty == Q4_1 {
-                        (q * d + m) as f32
-                    } else {
-                        (q * d) as f32
-                    }
-                }));
+                vals.extend(q.iter().map(|&q| if ty == Q4_1 { (q * d + m) as f32 } else { (q * d) as f32 }));
             }
         }
     }
@@ -306,8 +286,7 @@ pub struct Tiny {
 }
 
 pub fn tiny_llama(seed: u64, tied: bool) -> Tiny {
-    let (d, ffn, layers, heads, kv_heads, vocab) =
-        (32usize, 64usize, 2usize, 4usize, 2usize, 16usize);
+    let (d, ffn, layers, heads, kv_heads, vocab) = (32usize, 64usize, 2usize, 4usize, 2usize, 16usize);
     let mut rng = Rng(seed);
     let mut b = GgufBuilder::new();
     let u32v = |x: usize| GgufValue::U32(x as u32);
@@ -321,10 +300,7 @@ pub fn tiny_llama(seed: u64, tied: bool) -> Tiny {
         .kv("llama.attention.head_count_kv", u32v(kv_heads))
         .kv("llama.rope.dimension_count", u32v(d / heads))
         .kv("llama.rope.freq_base", GgufValue::F32(100_000.0))
-        .kv(
-            "llama.attention.layer_norm_rms_epsilon",
-            GgufValue::F32(1e-5),
-        )
+        .kv("llama.attention.layer_norm_rms_epsilon", GgufValue::F32(1e-5))
         .kv("llama.vocab_size", u32v(vocab))
         .kv("test.i8", GgufValue::I8(-3))
         .kv("test.u16", GgufValue::U16(65535))
@@ -347,79 +323,40 @@ pub fn tiny_llama(seed: u64, tied: bool) -> Tiny {
         .kv("tokenizer.ggml.pre", GgufValue::String("smollm".into()))
         .kv(
             "tokenizer.ggml.tokens",
-            GgufValue::Array(GgufArray::String(
-                (0..vocab).map(|i| format!("tok{i}")).collect(),
-            )),
+            GgufValue::Array(GgufArray::String((0..vocab).map(|i| format!("tok{i}")).collect())),
         )
-        .kv(
-            "tokenizer.ggml.token_type",
-            GgufValue::Array(GgufArray::I32(vec![1; vocab])),
-        )
-        .kv(
-            "tokenizer.ggml.merges",
-            GgufValue::Array(GgufArray::String(vec!["t o".into(), "to k".into()])),
-        )
+        .kv("tokenizer.ggml.token_type", GgufValue::Array(GgufArray::I32(vec![1; vocab])))
+        .kv("tokenizer.ggml.merges", GgufValue::Array(GgufArray::String(vec!["t o".into(), "to k".into()])))
         .kv("tokenizer.ggml.bos_token_id", GgufValue::U32(1))
         .kv("tokenizer.ggml.eos_token_id", GgufValue::U32(2));
 
     let mut expected = HashMap::new();
-    let mut add = |b: &mut GgufBuilder,
-                   id: TensorId,
-                   ty: u32,
-                   rows: usize,
-                   cols: usize,
-                   heads: Option<usize>| {
-        let (mut bytes, mut vals) = (Vec::new(), Vec::new());
-        for _ in 0..rows {
-            let (rb, rv) = random_row(&mut rng, ty, cols);
-            bytes.push(rb);
-            vals.extend(rv);
-        }
-        if let Some(h) = heads {
-            // Permute whole rows as llama.cpp's converter does, via the row indices.
-            let idx: Vec<f32> = (0..rows).map(|r| r as f32).collect();
-            let perm = permute_qk(&idx, 1, h).expect("permute");
-            bytes = perm.iter().map(|&r| bytes[r as usize].clone()).collect();
-        }
-        let dims = if rows == 1 {
-            vec![cols as u64]
-        } else {
-            vec![cols as u64, rows as u64]
+    let mut add =
+        |b: &mut GgufBuilder, id: TensorId, ty: u32, rows: usize, cols: usize, heads: Option<usize>| {
+            let (mut bytes, mut vals) = (Vec::new(), Vec::new());
+            for _ in 0..rows {
+                let (rb, rv) = random_row(&mut rng, ty, cols);
+                bytes.push(rb);
+                vals.extend(rv);
+            }
+            if let Some(h) = heads {
+                // Permute whole rows as llama.cpp's converter does, via the row indices.
+                let idx: Vec<f32> = (0..rows).map(|r| r as f32).collect();
+                let perm = permute_qk(&idx, 1, h).expect("permute");
+                bytes = perm.iter().map(|&r| bytes[r as usize].clone()).collect();
+            }
+            let dims = if rows == 1 { vec![cols as u64] } else { vec![cols as u64, rows as u64] };
+            b.tensors.push(TensorSpec { name: id.gguf_name(), dims, ty, data: bytes.concat() });
+            let shape = if rows == 1 { vec![cols] } else { vec![rows, cols] };
+            expected.insert(id, Tensor::new(shape, vals).expect("tensor"));
         };
-        b.tensors.push(TensorSpec {
-            name: id.gguf_name(),
-            dims,
-            ty,
-            data: bytes.concat(),
-        });
-        let shape = if rows == 1 {
-            vec![cols]
-        } else {
-            vec![rows, cols]
-        };
-        expected.insert(id, Tensor::new(shape, vals).expect("tensor"));
-    };
     add(&mut b, TensorId::Embedding, Q8_0, vocab, d, None);
     for l in 0..layers {
         let t = |x| TensorId::Layer(l, x);
         add(&mut b, t(LayerTensor::AttnNorm), F32, 1, d, None);
         add(&mut b, t(LayerTensor::Q), Q4_1, d, d, Some(heads));
-        add(
-            &mut b,
-            t(LayerTensor::K),
-            Q4_0,
-            d / heads * kv_heads,
-            d,
-            Some(kv_heads),
-        );
-        add(
-            &mut b,
-            t(LayerTensor::V),
-            Q8_0,
-            d / heads * kv_heads,
-            d,
-            None,
-        );
+        add(&mut b, t(LayerTensor::K), Q4_0, d / heads * kv_heads, d, Some(kv_heads));
+        add(&mut b, t(LayerTensor::V), Q8_0, d / heads * kv_heads, d, None);
         add(&mut b, t(LayerTensor::O), F16, d, d, None);
         add(&mut b, t(LayerTensor::FfnNorm), BF16, 1, d, None);
         add(&mut b, t(LayerTensor::Gate), Q4_1, ffn, d, None);
@@ -432,8 +369,5 @@ pub fn tiny_llama(seed: u64, tied: bool) -> Tiny {
     } else if let Some(e) = expected.get(&TensorId::Embedding).cloned() {
         expected.insert(TensorId::LmHead, e);
     }
-    Tiny {
-        builder: b,
-        expected,
-    }
+    Tiny { builder: b, expected }
 }

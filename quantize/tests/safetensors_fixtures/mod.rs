@@ -51,9 +51,8 @@ pub fn tiny_tensors(tied: bool) -> Vec<Fixture> {
         .map(|(k, id)| {
             let shape = id.expected_shape(&cfg);
             let n: usize = shape.iter().product();
-            let vals: Vec<f32> = (0..n)
-                .map(|i| ((i * 7919 + k * 104_729) % 1000) as f32 / 997.0 - 0.5)
-                .collect();
+            let vals: Vec<f32> =
+                (0..n).map(|i| ((i * 7919 + k * 104_729) % 1000) as f32 / 997.0 - 0.5).collect();
             (id.hf_name(), StDtype::F32, shape, f32_bytes(&vals))
         })
         .collect()
@@ -64,10 +63,7 @@ pub fn write_st(path: &Path, tensors: &[Fixture]) {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
         .map(|(n, d, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("view"),
-            )
+            (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("view"))
         })
         .collect();
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
@@ -83,10 +79,7 @@ pub fn single_folder(dir: &Path, tensors: &[Fixture], tied: bool) {
 /// A tiny-model folder split across two shards with an index.
 pub fn sharded_folder(dir: &Path, tensors: &[Fixture], tied: bool) {
     std::fs::write(dir.join("config.json"), tiny_config_json(tied)).expect("config");
-    let names = [
-        "model-00001-of-00002.safetensors",
-        "model-00002-of-00002.safetensors",
-    ];
+    let names = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"];
     let (a, b) = tensors.split_at(tensors.len() / 2);
     let mut map = serde_json::Map::new();
     for (shard, part) in names.iter().zip([a, b]) {
@@ -108,11 +101,7 @@ pub fn raw_file(header: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// Writes `bytes` to `dir/name` and opens it.
-pub fn open_bytes(
-    dir: &Path,
-    name: &str,
-    bytes: &[u8],
-) -> (PathBuf, Result<SafetensorsFile, LoadError>) {
+pub fn open_bytes(dir: &Path, name: &str, bytes: &[u8]) -> (PathBuf, Result<SafetensorsFile, LoadError>) {
     let path = dir.join(name);
     std::fs::write(&path, bytes).expect("write");
     let r = SafetensorsFile::open(&path);
@@ -122,11 +111,7 @@ pub fn open_bytes(
 /// Asserts that the message names `file` and, where given, `tensor`.
 pub fn assert_names(err: &LoadError, file: &Path, tensor: Option<&str>) {
     let msg = err.to_string();
-    assert!(
-        msg.contains(&file.display().to_string()),
-        "`{msg}` does not name {}",
-        file.display()
-    );
+    assert!(msg.contains(&file.display().to_string()), "`{msg}` does not name {}", file.display());
     if let Some(t) = tensor {
         assert!(msg.contains(t), "`{msg}` does not name tensor {t}");
     }
