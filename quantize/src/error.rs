@@ -9,12 +9,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (shown in the message, so not a `source`).
+        err: std::io::Error,
     },
     /// The file's structure is broken (bad magic, truncated header, malformed JSON...).
     #[error("{}: {msg}", path.display())]
@@ -90,7 +90,7 @@ impl LoadError {
     }
     /// A [`LoadError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        LoadError::Io { path: path.into(), source }
+        LoadError::Io { path: path.into(), err: source }
     }
 }
 

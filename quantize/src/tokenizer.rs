@@ -34,12 +34,12 @@ const CACHE_MAX_WORD: usize = 64;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     /// A tokenizer file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {err}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// A tokenizer file or list is malformed (bad JSON, duplicate or oversized ids...).
     #[error("{origin}: {msg}")]
@@ -532,7 +532,7 @@ impl Tokenizer {
 
 /// Reads a tokenizer file to a string.
 fn read(path: &Path) -> Result<String, TokenizerError> {
-    std::fs::read_to_string(path).map_err(|source| TokenizerError::Io { path: path.to_owned(), source })
+    std::fs::read_to_string(path).map_err(|err| TokenizerError::Io { path: path.to_owned(), err })
 }
 
 /// Parses JSON text from `origin` into `T`.

@@ -1,0 +1,105 @@
+//! The `zkinfer` binary: JSON outputs, and one-line errors with a non-zero exit code.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn zkinfer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("binary runs")
+}
+
+fn slice_dir() -> PathBuf {
+    std::env::var("ZKINFER_SLICE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice")
+    })
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
+}
+
+/// A failed command prints exactly one line, `error: ...`, containing `needle`.
+fn assert_one_line_error(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "should fail");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {err}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "stderr: {err}");
+}
+
+#[test]
+fn run_builtin_default_prints_the_documented_json() {
+    let v = json(&zkinfer(&["run", "--json", "--prompt", "Once upon a time"]));
+    assert_eq!(v["tokens"].as_array().map(Vec::len), Some(16));
+    for side in ["float", "int"] {
+        assert!(v[side]["next_token"].is_u64());
+        assert_eq!(v[side]["top5"].as_array().map(Vec::len), Some(5));
+        assert_eq!(v[side]["top1"].as_array().map(Vec::len), Some(16));
+    }
+    let agree = v["top1_agreement"].as_f64().expect("number");
+    assert!((0.0..=1.0).contains(&agree));
+    assert_eq!(v["float"]["next_token"], v["int"]["next_token"]);
+}
+
+#[test]
+fn quantize_then_run_the_quantized_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("tiny.zkq");
+    let q = json(&zkinfer(&["quantize", "-o", out.to_str().expect("utf8"), "--json"]));
+    let id = q["model_id"].as_str().expect("id").to_string();
+    assert_eq!(id.len(), 64);
+    assert!(q["accuracy"]["top1_agreement"].as_f64().expect("number") > 0.9);
+    assert!(q["peak_rss_bytes"].as_u64().expect("rss") > 0);
+    let r = json(&zkinfer(&["run", out.to_str().expect("utf8"), "--tokens", "5,6,7", "--json"]));
+    assert_eq!(r["model_id"].as_str(), Some(id.as_str()));
+    assert_eq!(r["tokens"], serde_json::json!([5, 6, 7]));
+    assert_eq!(r["float_source"], "dequantized");
+}
+
+#[test]
+fn run_on_the_real_slice_agrees_with_the_float_pass() {
+    let dir = slice_dir();
+    let v = json(&zkinfer(&["run", dir.to_str().expect("utf8"), "--prompt", "Once upon a time", "--json"]));
+    assert_eq!(v["tokens"], serde_json::json!([6403, 1980, 253, 655]));
+    assert_eq!(v["float"]["next_token"], v["int"]["next_token"]);
+    assert_eq!(v["top1_agreement"].as_f64(), Some(1.0));
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let missing = tmp.path().join("nope.gguf");
+    assert_one_line_error(&zkinfer(&["run", missing.to_str().expect("utf8")]), "nope.gguf");
+
+    let junk = tmp.path().join("junk.bin");
+    std::fs::write(&junk, b"definitely not a model").expect("write");
+    assert_one_line_error(&zkinfer(&["run", junk.to_str().expect("utf8")]), "junk.bin");
+
+    // A truncated GGUF header.
+    let gguf = tmp.path().join("cut.gguf");
+    let mut b = b"GGUF".to_vec();
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&[1, 0, 0]);
+    std::fs::write(&gguf, &b).expect("write");
+    assert_one_line_error(&zkinfer(&["run", gguf.to_str().expect("utf8")]), "cut.gguf");
+
+    // An HF folder whose safetensors file is truncated.
+    let hf = tmp.path().join("hf");
+    std::fs::create_dir(&hf).expect("mkdir");
+    std::fs::copy(slice_dir().join("config.json"), hf.join("config.json")).expect("copy");
+    let st = std::fs::read(slice_dir().join("model.safetensors")).expect("read");
+    std::fs::write(hf.join("model.safetensors"), &st[..st.len() / 3]).expect("write");
+    assert_one_line_error(
+        &zkinfer(&["run", hf.to_str().expect("utf8"), "--tokens", "1"]),
+        "model.safetensors",
+    );
+
+    // Token ids outside the vocabulary, and a quantized file with a flipped byte.
+    assert_one_line_error(&zkinfer(&["run", "--tokens", "1,999"]), "token id 999");
+    let q = tmp.path().join("t.zkq");
+    json(&zkinfer(&["quantize", "-o", q.to_str().expect("utf8"), "--json"]));
+    let mut bytes = std::fs::read(&q).expect("read");
+    bytes[200] ^= 0xff;
+    std::fs::write(&q, &bytes).expect("write");
+    assert_one_line_error(&zkinfer(&["run", q.to_str().expect("utf8"), "--tokens", "1"]), "t.zkq");
+}
