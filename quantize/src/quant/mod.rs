@@ -7,9 +7,8 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::fixed::tables::{Tables, EXP_IN_FRAC};
-use crate::float::FloatLayer;
 use crate::load::WeightSource;
-use crate::names::TensorId;
+use crate::names::{LayerTensor, TensorId};
 use crate::qmodel::file::ModelWriter;
 use crate::qmodel::manifest::{Manifest, ModelBody, SourceInfo, FORMAT_VERSION};
 use crate::qmodel::{QLayer, QuantParams, RopeTable};
@@ -42,27 +41,29 @@ pub enum Stage {
     Write,
 }
 
-/// Quantizes block `l` with the chosen scales.
+/// Quantizes block `l` with the chosen scales, loading one tensor at a time.
 pub fn quantize_layer(src: &dyn WeightSource, params: &QuantParams, l: usize) -> Result<QLayer, Error> {
     let cfg = src.config();
-    let w = FloatLayer::load(src, l)?;
     let s = &params.layers[l];
     let r = params.resid;
     let name = |t: &str| format!("layers.{l}.{t}");
+    let load = |t| src.load(TensorId::Layer(l, t));
     let eps = cfg.rms_norm_eps;
     let score_factor =
         (EXP_IN_FRAC as f64 - s.q.frac as f64 - s.k.frac as f64).exp2() / (cfg.head_dim as f64).sqrt();
     let (sm, score_shift) = multipliers(&name("score"), &[score_factor])?;
-    let attn_norm = quantize_norm(&name("attn_norm"), &w.attn_norm, r.frac, eps, s.attn_norm)?;
-    let ffn_norm = quantize_norm(&name("ffn_norm"), &w.ffn_norm, r.frac, eps, s.ffn_norm)?;
+    let attn_norm =
+        quantize_norm(&name("attn_norm"), &load(LayerTensor::AttnNorm)?, r.frac, eps, s.attn_norm)?;
+    let ffn_norm = quantize_norm(&name("ffn_norm"), &load(LayerTensor::FfnNorm)?, r.frac, eps, s.ffn_norm)?;
+    let (an, fnf) = (attn_norm.out.frac, ffn_norm.out.frac);
     Ok(QLayer {
-        q: quantize_linear(&name("q"), &w.q, attn_norm.out.frac, s.q)?,
-        k: quantize_linear(&name("k"), &w.k, attn_norm.out.frac, s.k)?,
-        v: quantize_linear(&name("v"), &w.v, attn_norm.out.frac, s.v)?,
-        o: quantize_linear(&name("o"), &w.o, s.v.frac, r)?,
-        gate: quantize_linear(&name("gate"), &w.gate, ffn_norm.out.frac, s.gate)?,
-        up: quantize_linear(&name("up"), &w.up, ffn_norm.out.frac, s.up)?,
-        down: quantize_linear(&name("down"), &w.down, s.mid.frac, r)?,
+        q: quantize_linear(&name("q"), &load(LayerTensor::Q)?, an, s.q)?,
+        k: quantize_linear(&name("k"), &load(LayerTensor::K)?, an, s.k)?,
+        v: quantize_linear(&name("v"), &load(LayerTensor::V)?, an, s.v)?,
+        o: quantize_linear(&name("o"), &load(LayerTensor::O)?, s.v.frac, r)?,
+        gate: quantize_linear(&name("gate"), &load(LayerTensor::Gate)?, fnf, s.gate)?,
+        up: quantize_linear(&name("up"), &load(LayerTensor::Up)?, fnf, s.up)?,
+        down: quantize_linear(&name("down"), &load(LayerTensor::Down)?, s.mid.frac, r)?,
         attn_norm,
         ffn_norm,
         score_mult: sm[0],
