@@ -1,0 +1,358 @@
+//! Key generation, the verifying-key hash a model manifest lists, and an on-disk key cache.
+//!
+//! # Verifying-key hash
+//!
+//! [`vk_hash`] is SHA-256 over a domain tag, the vk in halo2's compressed (`Processed`)
+//! encoding (`k`, fixed and permutation commitments, selectors) and the vk's transcript
+//! representative, a Blake2b digest halo2 takes over the whole pinned key, constraint
+//! system (gates, lookups, column counts) included. The serialized vk alone would not
+//! cover the gates, which halo2 rebuilds from the circuit type when it reads a vk.
+//!
+//! # Key cache
+//!
+//! Entries are keyed by SHA-256 of (format tag, `k`, the SRS identity, a [`ShapeId`]).
+//! The shape id is cheap: the circuit type's name, its constraint system as built by
+//! `configure` (no synthesis), and bytes the caller declares to determine everything
+//! `synthesize` writes into fixed columns and copy constraints (for a chunk: its config and
+//! the SHA-256 of its weights). Keying by the vk itself would need a synthesis and the
+//! fixed-column commitments on every hit; the declared bytes avoid that, at the price that
+//! the caller must declare honestly. A stale entry can only yield a key whose vk hash
+//! differs from the model manifest's, which verification rejects.
+//!
+//! An entry file is: magic `ZKIPKEY\0`, format version (`u32` LE), the vk hash (32 bytes),
+//! the proving key in halo2's uncompressed encoding, then the payload length (`u64` LE) and
+//! the SHA-256 of the header and payload. It is written atomically and checked in full before
+//! it is parsed; a damaged entry is rebuilt.
+
+use std::any::type_name;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
+use halo2_proofs::halo2curves::ff::PrimeField;
+use halo2_proofs::plonk::{keygen_pk2, Circuit, ConstraintSystem, ProvingKey, VerifyingKey};
+use halo2_proofs::SerdeFormat;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::cache_dir::{cache_root, write_atomic, CACHE_ENV};
+use crate::srs::Srs;
+
+const MAGIC: &[u8; 8] = b"ZKIPKEY\0";
+const FORMAT_VERSION: u32 = 1;
+/// Changes whenever the key encoding could change: our format or the halo2 fork's.
+const CACHE_TAG: &[u8] = b"zkinfer-keycache-v1/halo2-axiom-0.5.3/no-selector-compression";
+const HEADER_LEN: u64 = 8 + 4 + 32;
+const TRAILER_LEN: u64 = 8 + 32;
+
+/// Errors from keygen and the key cache.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// halo2 keygen failed (e.g. the circuit needs more rows than `2^k`).
+    #[error("keygen failed at k = {k}: {source}")]
+    Keygen {
+        /// The SRS's `k`.
+        k: u32,
+        /// halo2's error.
+        source: halo2_proofs::plonk::Error,
+    },
+    /// A cache entry could not be written.
+    #[error("cannot write key cache entry {path}: {source}")]
+    CacheWrite {
+        /// The entry file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// No cache directory is configured.
+    #[error("no cache directory: set {CACHE_ENV} or HOME")]
+    NoCacheDir,
+    /// Verifying-key bytes do not decode for this circuit.
+    #[error("invalid verifying key: {0}")]
+    BadVk(io::Error),
+    /// A vk hash is not 64 hex digits.
+    #[error("invalid vk hash {0:?}: expected 64 hex digits")]
+    BadVkHash(String),
+}
+
+/// SHA-256 identifying a verifying key, gates included (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VkHash(pub [u8; 32]);
+
+impl fmt::Display for VkHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for VkHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VkHash({self})")
+    }
+}
+
+impl FromStr for VkHash {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| KeyError::BadVkHash(s.to_string()))?;
+        Ok(Self(out))
+    }
+}
+
+impl Serialize for VkHash {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for VkHash {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The hash a model manifest lists for a chunk's verifying key.
+pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> VkHash {
+    let mut hasher = Sha256::new();
+    hasher.update(b"zkinfer-vk-v1\0");
+    hasher.update(vk_to_bytes(vk));
+    hasher.update(vk.transcript_repr().to_repr());
+    VkHash(hasher.finalize().into())
+}
+
+/// The vk in halo2's compressed encoding, e.g. to ship beside a model manifest.
+pub fn vk_to_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
+    vk.to_bytes(SerdeFormat::Processed)
+}
+
+/// Reads a vk written by [`vk_to_bytes`]; the gates come from the circuit type `C` and its
+/// `params`, so the result must be checked against a trusted [`vk_hash`].
+pub fn vk_from_bytes<C: Circuit<Fr>>(
+    bytes: &[u8],
+    params: C::Params,
+) -> Result<VerifyingKey<G1Affine>, KeyError> {
+    let mut reader = bytes;
+    let vk =
+        VerifyingKey::read::<_, C>(&mut reader, SerdeFormat::Processed, params).map_err(KeyError::BadVk)?;
+    if !reader.is_empty() {
+        let extra = reader.len();
+        return Err(KeyError::BadVk(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{extra} trailing bytes after the verifying key"),
+        )));
+    }
+    Ok(vk)
+}
+
+/// Generates the verifying and proving keys for `circuit` on `srs` (one synthesis). The
+/// proving key holds the verifying key: `pk.get_vk()`.
+pub fn keygen<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<ProvingKey<G1Affine>, KeyError> {
+    keygen_pk2(srs.params(), circuit, false).map_err(|source| KeyError::Keygen { k: srs.k(), source })
+}
+
+/// A cheap identity for a circuit's keys (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ShapeId(pub [u8; 32]);
+
+impl ShapeId {
+    /// Hashes the circuit type's name, its constraint system and `declared`, which must
+    /// determine everything `synthesize` puts into fixed columns and copy constraints.
+    pub fn new<C: Circuit<Fr>>(circuit: &C, declared: &[u8]) -> Self {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        let _config = C::configure_with_params(&mut cs, circuit.params());
+        let mut hasher = Sha256::new();
+        hasher.update(b"zkinfer-shape-v1\0");
+        hasher.update(type_name::<C>().as_bytes());
+        hasher.update([0]);
+        hasher.update(format!("{cs:?}").as_bytes());
+        hasher.update([0]);
+        hasher.update((declared.len() as u64).to_le_bytes());
+        hasher.update(declared);
+        Self(hasher.finalize().into())
+    }
+}
+
+impl fmt::Debug for ShapeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ShapeId({})", hex::encode(self.0))
+    }
+}
+
+/// How [`KeyCache::load_or_keygen`] got its keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Read from a valid cache entry.
+    Hit,
+    /// Generated and stored; there was no entry.
+    Miss,
+    /// Generated and stored over an entry that failed its checks.
+    Rebuilt {
+        /// What was wrong with the old entry.
+        reason: String,
+    },
+}
+
+/// An on-disk cache of proving keys (each holding its verifying key).
+#[derive(Clone, Debug)]
+pub struct KeyCache {
+    dir: PathBuf,
+}
+
+impl KeyCache {
+    /// A cache in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The default cache: `$ZKINFER_CACHE/keys`, else `$XDG_CACHE_HOME/zkinfer/keys`, else
+    /// `~/.cache/zkinfer/keys`.
+    pub fn from_env() -> Result<Self, KeyError> {
+        cache_root().map(|root| Self::new(root.join("keys"))).ok_or(KeyError::NoCacheDir)
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry file for `shape` on `srs`.
+    pub fn entry_path(&self, srs: &Srs, shape: &ShapeId) -> PathBuf {
+        let mut hasher = Sha256::new();
+        hasher.update(CACHE_TAG);
+        hasher.update(srs.k().to_le_bytes());
+        hasher.update(srs.kind().identity());
+        hasher.update(shape.0);
+        let key: [u8; 32] = hasher.finalize().into();
+        self.dir.join(format!("{}.pk", hex::encode(key)))
+    }
+
+    /// The keys for `circuit` from the cache, or generated by [`keygen`] and stored.
+    pub fn load_or_keygen<C: Circuit<Fr>>(
+        &self,
+        srs: &Srs,
+        circuit: &C,
+        shape: &ShapeId,
+    ) -> Result<(ProvingKey<G1Affine>, CacheStatus), KeyError> {
+        let path = self.entry_path(srs, shape);
+        let status = match read_entry::<C>(&path, circuit.params()) {
+            Ok(Some(pk)) => return Ok((pk, CacheStatus::Hit)),
+            Ok(None) => CacheStatus::Miss,
+            Err(reason) => CacheStatus::Rebuilt { reason },
+        };
+        let pk = keygen(srs, circuit)?;
+        write_entry(&path, &pk).map_err(|source| KeyError::CacheWrite { path: path.clone(), source })?;
+        Ok((pk, status))
+    }
+}
+
+/// `Ok(None)` when there is no entry; `Err(reason)` when there is a bad one.
+fn read_entry<C: Circuit<Fr>>(
+    path: &Path,
+    params: C::Params,
+) -> Result<Option<ProvingKey<G1Affine>>, String> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot open: {e}")),
+    };
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len < HEADER_LEN + TRAILER_LEN {
+        return Err(format!("{len} bytes is too short"));
+    }
+    // First pass: the checksum over everything before the trailer.
+    let body_len = len - TRAILER_LEN;
+    let mut hasher = Sha256::new();
+    io::copy(&mut BufReader::new((&mut file).take(body_len)), &mut HashWriter(&mut hasher))
+        .map_err(|e| e.to_string())?;
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.read_exact(&mut trailer).map_err(|e| e.to_string())?;
+    let (payload_len, checksum) = trailer.split_at(8);
+    let payload_len = u64::from_le_bytes(payload_len.try_into().map_err(|_| "bad trailer")?);
+    if payload_len != body_len - HEADER_LEN {
+        return Err("payload length does not match the file".into());
+    }
+    if hasher.finalize().as_slice() != checksum {
+        return Err("checksum mismatch".into());
+    }
+    // Second pass: parse.
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(body_len));
+    let mut header = [0u8; HEADER_LEN as usize];
+    reader.read_exact(&mut header).map_err(|e| e.to_string())?;
+    if &header[..8] != MAGIC || header[8..12] != FORMAT_VERSION.to_le_bytes() {
+        return Err("not a version-1 key cache entry".into());
+    }
+    // The checksum matched, so these bytes are what `write_entry` wrote.
+    let pk = ProvingKey::<G1Affine>::read::<_, C>(&mut reader, SerdeFormat::RawBytesUnchecked, params)
+        .map_err(|e| format!("cannot parse the proving key: {e}"))?;
+    if vk_hash(pk.get_vk()).0 != header[12..44] {
+        return Err("the stored vk hash does not match the stored key".into());
+    }
+    Ok(Some(pk))
+}
+
+fn write_entry(path: &Path, pk: &ProvingKey<G1Affine>) -> io::Result<()> {
+    write_atomic(path, |w| {
+        let mut out = LatchingHashWriter { inner: w, hasher: Sha256::new(), written: 0, error: None };
+        out.write_all(MAGIC)?;
+        out.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        out.write_all(&vk_hash(pk.get_vk()).0)?;
+        // halo2 unwraps some write errors inside `ProvingKey::write`; the latching writer
+        // never reports one to it and hands the first one back here instead.
+        pk.write(&mut out, SerdeFormat::RawBytes)?;
+        if let Some(e) = out.error.take() {
+            return Err(e);
+        }
+        let payload_len = out.written - HEADER_LEN;
+        let checksum = out.hasher.finalize();
+        out.inner.write_all(&payload_len.to_le_bytes())?;
+        out.inner.write_all(&checksum)
+    })
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hashes and counts what it writes; after the first I/O error it drops further writes and
+/// keeps the error for the caller, so code that unwraps write results cannot panic.
+struct LatchingHashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    written: u64,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Write for LatchingHashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.error.is_none() {
+            match self.inner.write_all(buf) {
+                Ok(()) => {
+                    self.hasher.update(buf);
+                    self.written += buf.len() as u64;
+                }
+                Err(e) => self.error = Some(e),
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
