@@ -9,22 +9,29 @@
 //! point, 128 per G2 point: what halo2-axiom's `ParamsKZG::write` and Axiom's published
 //! files use) or compressed (32 and 64 bytes: PSE halo2's older `Processed` files). The
 //! format is told apart by the file's length, so a truncated or padded file is an error,
-//! not a guess. Every point is checked to lie on the curve, `[τ^0]G1` must be the
-//! generator, and one pairing checks that the G1 and G2 parts share the same `τ`.
+//! not a guess. Every point is checked to lie on the curve, `[τ^0]G1` and `G2` must be the
+//! generators, and random linear combinations check that every G1 power uses the `τ` of
+//! `[τ]G2` (one pairing equation) and that the Lagrange points are the powers' Lagrange
+//! basis (one scalar FFT and two MSMs).
 //!
 //! Files this crate writes use the uncompressed format.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine, G2Affine};
+use halo2_proofs::arithmetic::best_multiexp;
+use halo2_proofs::halo2curves::bn256::{Bn256, Fq, Fr, G1Affine, G2Affine};
 use halo2_proofs::halo2curves::ff::Field;
+use halo2_proofs::halo2curves::group::Curve;
 use halo2_proofs::halo2curves::pairing::Engine;
-use halo2_proofs::poly::commitment::{Params, ParamsProver};
+use halo2_proofs::halo2curves::CurveAffine;
+use halo2_proofs::poly::commitment::{Blind, Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::poly::EvaluationDomain;
 use halo2_proofs::SerdeFormat;
+use rand::rngs::OsRng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -315,6 +322,7 @@ fn read_params_file(path: &Path) -> Result<(ParamsKZG<Bn256>, [u8; 32]), SrsErro
     let format = if len == raw {
         SerdeFormat::RawBytes
     } else if len == compressed {
+        check_compressed_g2_tail(path, len)?;
         SerdeFormat::Processed
     } else {
         return Err(SrsError::BadLength { path: path.to_path_buf(), len, k, raw, compressed });
@@ -326,18 +334,68 @@ fn read_params_file(path: &Path) -> Result<(ParamsKZG<Bn256>, [u8; 32]), SrsErro
     Ok((params, sha256))
 }
 
-/// `[τ^0]G1` must be the generator and `e([τ]G1, G2) = e(G1, [τ]G2)`.
+/// Checks what halo2's reader does not: every point lies on the curve, `[τ^0]G1` and `G2`
+/// are the generators, every G1 power uses the `τ` of `[τ]G2`, and the Lagrange points are
+/// the powers' Lagrange basis (which also catches a Lagrange point off the curve). The last two are random linear combinations (a few MSMs), so
+/// a damaged file fails them except with negligible probability.
 fn check_consistency(params: &ParamsKZG<Bn256>) -> Result<(), String> {
     let g = params.get_g();
+    if let Some(i) = g.iter().position(|p| !bool::from(p.is_on_curve())) {
+        return Err(format!("G1 power {i} is not on the curve"));
+    }
     if g.first() != Some(&G1Affine::generator()) {
         return Err("its first G1 point is not the generator".into());
     }
     if params.g2() != G2Affine::generator() {
         return Err("its first G2 point is not the generator".into());
     }
-    if let Some(g1_tau) = g.get(1) {
-        if Bn256::pairing(g1_tau, &params.g2()) != Bn256::pairing(&g[0], &params.s_g2()) {
-            return Err("its G1 and G2 powers use different secrets (pairing check failed)".into());
+    if !bool::from(params.s_g2().is_on_curve()) {
+        return Err("[tau]G2 is not on the curve".into());
+    }
+    let n = g.len();
+    let mut rng = OsRng;
+    // Σ rᵢ·[τ^(i+1)]G1 = τ · Σ rᵢ·[τ^i]G1, checked against [τ]G2 with one pairing equation.
+    let r: Vec<Fr> = (0..n - 1).map(|_| Fr::random(&mut rng)).collect();
+    let shifted = best_multiexp(&r, &g[1..]).to_affine();
+    let unshifted = best_multiexp(&r, &g[..n - 1]).to_affine();
+    if Bn256::pairing(&shifted, &params.g2()) != Bn256::pairing(&unshifted, &params.s_g2()) {
+        return Err("its G1 powers and [tau]G2 use different secrets (pairing check failed)".into());
+    }
+    // Committing random values through the Lagrange points must equal committing their
+    // coefficients through the powers (halo2 keeps the Lagrange points private; its two
+    // commit functions read them and the powers).
+    let domain = EvaluationDomain::<Fr>::new(1, params.k());
+    let values = domain.lagrange_from_vec((0..n).map(|_| Fr::random(&mut rng)).collect());
+    let coeffs = domain.lagrange_to_coeff(values.clone());
+    if params.commit_lagrange(&values, Blind::default()) != params.commit(&coeffs, Blind::default()) {
+        return Err("its Lagrange points are not the Lagrange basis of its powers".into());
+    }
+    Ok(())
+}
+
+/// In the compressed layout, halo2curves panics on a G2 point whose coordinates are not
+/// field elements; check the two G2 points at the end of the file before halo2 reads them.
+fn check_compressed_g2_tail(path: &Path, len: u64) -> Result<(), SrsError> {
+    let read_err = |source| SrsError::Read { path: path.to_path_buf(), source };
+    let mut file = File::open(path).map_err(read_err)?;
+    file.seek(SeekFrom::Start(len - 2 * COMPRESSED_G2)).map_err(read_err)?;
+    let mut tail = [0u8; 2 * COMPRESSED_G2 as usize];
+    file.read_exact(&mut tail).map_err(read_err)?;
+    for (point, name) in tail.chunks_exact(COMPRESSED_G2 as usize).zip(["G2", "[tau]G2"]) {
+        let mut bytes = [0u8; COMPRESSED_G2 as usize];
+        bytes.copy_from_slice(point);
+        // The top two bits of the last byte are the infinity and sign flags.
+        bytes[COMPRESSED_G2 as usize - 1] &= 0b0011_1111;
+        let valid = bytes.chunks_exact(32).all(|half| {
+            let mut repr = [0u8; 32];
+            repr.copy_from_slice(half);
+            bool::from(Fq::from_bytes(&repr).is_some())
+        });
+        if !valid {
+            return Err(SrsError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("its {name} point has a coordinate outside the field"),
+            });
         }
     }
     Ok(())

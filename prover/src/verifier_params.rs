@@ -6,16 +6,19 @@
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `ZKIVP\0\0\x01` |
-//! | 32 | `G1`, compressed |
-//! | 64 | `G2`, compressed |
-//! | 64 | `[τ]G2`, compressed |
+//! | 64 | `G1`, uncompressed (x, y in Montgomery form, little-endian limbs) |
+//! | 128 | `G2`, uncompressed |
+//! | 128 | `[τ]G2`, uncompressed |
+//!
+//! Uncompressed, because halo2curves panics while decompressing some invalid G2 encodings;
+//! decoding checks each coordinate is a field element and each point lies on the curve.
 //! | rest | the [`SrsKind`] as JSON |
 
 use std::fmt;
 use std::io;
 
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine, G2Affine};
-use halo2_proofs::halo2curves::group::GroupEncoding;
+use halo2_proofs::halo2curves::serde::SerdeObject;
 use halo2_proofs::poly::commitment::ParamsProver;
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2_proofs::{SerdeCurveAffine, SerdeFormat};
@@ -24,7 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::srs::{Srs, SrsKind};
 
 const MAGIC: &[u8; 8] = b"ZKIVP\0\0\x01";
-const POINTS_LEN: usize = 32 + 64 + 64;
+const POINTS_LEN: usize = 64 + 128 + 128;
 
 /// Errors from decoding verifier params.
 #[derive(Debug, thiserror::Error)]
@@ -88,9 +91,9 @@ impl VerifierParams {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(MAGIC.len() + POINTS_LEN + 64);
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(self.g1.to_bytes().as_ref());
-        out.extend_from_slice(self.g2.to_bytes().as_ref());
-        out.extend_from_slice(self.s_g2.to_bytes().as_ref());
+        out.extend_from_slice(&self.g1.to_raw_bytes());
+        out.extend_from_slice(&self.g2.to_raw_bytes());
+        out.extend_from_slice(&self.s_g2.to_raw_bytes());
         // Serializing a plain enum of strings cannot fail.
         out.extend_from_slice(serde_json::to_string(&self.kind).unwrap_or_default().as_bytes());
         out
@@ -105,14 +108,19 @@ impl VerifierParams {
         if magic != MAGIC {
             return Err(VerifierParamsError::BadMagic);
         }
-        let (g1, rest) = rest.split_at(32);
-        let (g2, rest) = rest.split_at(64);
-        let (s_g2, kind) = rest.split_at(64);
+        let (g1, rest) = rest.split_at(64);
+        let (g2, rest) = rest.split_at(128);
+        let (s_g2, kind) = rest.split_at(128);
         let g1 = decode::<G1Affine>(g1, "G1")?;
         let g2 = decode::<G2Affine>(g2, "G2")?;
         let s_g2 = decode::<G2Affine>(s_g2, "[tau]G2")?;
         let kind = serde_json::from_slice(kind)?;
         Ok(Self::from_points(g1, g2, s_g2, kind))
+    }
+
+    /// `G1`, `G2` and `[τ]G2`.
+    pub(crate) fn points(&self) -> (G1Affine, G2Affine, G2Affine) {
+        (self.g1, self.g2, self.s_g2)
     }
 
     /// halo2 verifier params for circuits of `2^k` rows. They hold only `G1` in place of
@@ -128,13 +136,8 @@ impl fmt::Display for VerifierParams {
     }
 }
 
-fn decode<P: GroupEncoding>(bytes: &[u8], which: &'static str) -> Result<P, VerifierParamsError> {
-    let mut repr = P::Repr::default();
-    if repr.as_ref().len() != bytes.len() {
-        return Err(VerifierParamsError::BadPoint { which });
-    }
-    repr.as_mut().copy_from_slice(bytes);
-    Option::from(P::from_bytes(&repr)).ok_or(VerifierParamsError::BadPoint { which })
+fn decode<P: SerdeObject>(bytes: &[u8], which: &'static str) -> Result<P, VerifierParamsError> {
+    P::from_raw_bytes(bytes).ok_or(VerifierParamsError::BadPoint { which })
 }
 
 /// Builds `k = 0` params from the three points through halo2's own reader, the only public
