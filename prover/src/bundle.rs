@@ -45,6 +45,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cache_dir::write_atomic;
 use crate::keys::{vk_hash, VkHash};
+use crate::prove::Proof;
 use crate::srs::SrsKind;
 use crate::verifier_params::VerifierParams;
 use crate::verify::{verify, VerifyError};
@@ -119,6 +120,16 @@ pub enum BundleError {
         /// The hash of the vk given.
         got: VkHash,
     },
+    /// The bundle's proofs were made with another SRS than the verifier's.
+    #[error("the bundle was proved with SRS {bundle} (verifier digest {bundle_digest}), the verifier uses {verifier}")]
+    SrsMismatch {
+        /// The bundle's SRS kind.
+        bundle: SrsKind,
+        /// The bundle's verifier digest, hex.
+        bundle_digest: String,
+        /// The verifier's params.
+        verifier: String,
+    },
     /// The chunk proof did not verify.
     #[error("chunk {index}: {source}")]
     Verify {
@@ -145,6 +156,17 @@ pub struct ChunkProof {
 }
 
 impl ChunkProof {
+    /// The bundle entry for `proof` of chunk `index`, whose verifying key is `vk`.
+    pub fn new(index: u32, vk: &VerifyingKey<G1Affine>, proof: Proof) -> Self {
+        Self {
+            index,
+            k: vk.get_domain().k(),
+            vk_hash: vk_hash(vk),
+            instances: proof.instances,
+            proof: proof.bytes,
+        }
+    }
+
     /// Checks that `vk` is the one this chunk names and that the proof verifies with it.
     pub fn verify(&self, params: &VerifierParams, vk: &VerifyingKey<G1Affine>) -> Result<(), BundleError> {
         let got = vk_hash(vk);
@@ -191,6 +213,30 @@ struct ChunkEntry {
 }
 
 impl Bundle {
+    /// A bundle of `chunks` of model `model_id`, proved with the SRS `params` come from.
+    pub fn new(model_id: impl Into<String>, params: &VerifierParams, chunks: Vec<ChunkProof>) -> Self {
+        Self {
+            model_id: model_id.into(),
+            srs: params.kind().clone(),
+            srs_verifier_digest: params.digest(),
+            chunks,
+        }
+    }
+
+    /// Checks that the bundle was proved with the SRS `params` come from. The bundle's
+    /// [`SrsKind`] is the prover's claim; the digest comparison is what binds it.
+    pub fn check_srs(&self, params: &VerifierParams) -> Result<(), BundleError> {
+        if self.srs_verifier_digest == params.digest() {
+            Ok(())
+        } else {
+            Err(BundleError::SrsMismatch {
+                bundle: self.srs.clone(),
+                bundle_digest: hex::encode(self.srs_verifier_digest),
+                verifier: params.to_string(),
+            })
+        }
+    }
+
     /// Encodes the bundle (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
         let manifest = Manifest {
