@@ -26,7 +26,12 @@ pub(crate) fn write_atomic(
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".zkinfer-");
+    // tempfile creates private (0600) files; ours are ordinary outputs, subject to the umask.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let tmp = builder.tempfile_in(dir)?;
     {
         let mut writer = io::BufWriter::new(tmp.as_file());
         write(&mut writer)?;

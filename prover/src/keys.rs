@@ -150,8 +150,10 @@ pub fn vk_from_bytes<C: Circuit<Fr>>(
     Ok(vk)
 }
 
-/// Generates the verifying and proving keys for `circuit` on `srs` (one synthesis). The
-/// proving key holds the verifying key: `pk.get_vk()`.
+/// Generates the verifying and proving keys for `circuit` with `2^srs.k()` rows (downsize
+/// the SRS to the circuit's `k` first); one synthesis. The proving key holds the verifying
+/// key: `pk.get_vk()`. Selector compression is off (halo2-axiom's default), so gate degrees
+/// stay what the circuit declares.
 pub fn keygen<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<ProvingKey<G1Affine>, KeyError> {
     keygen_pk2(srs.params(), circuit, false).map_err(|source| KeyError::Keygen { k: srs.k(), source })
 }

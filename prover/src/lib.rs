@@ -10,7 +10,8 @@
 //! - [`verifier_params`]: the three points a KZG verifier needs, instead of a whole SRS.
 //! - [`keys`]: keygen, the verifying-key hash a model manifest lists, an on-disk key cache.
 //! - [`prove`] and [`verify`]: one circuit, one proof.
-//! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation.
+//! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation, and run its native
+//!   verifier as a pre-flight check.
 //! - [`bundle`]: the versioned file that carries every chunk proof of one inference.
 
 #![deny(missing_docs)]
@@ -27,6 +28,7 @@ pub mod verify;
 pub use bundle::{Bundle, BundleError, ChunkProof};
 pub use keys::{keygen, vk_hash, CacheStatus, KeyCache, KeyError, ShapeId, VkHash};
 pub use prove::{prove, prove_with_rng, Proof, ProveError};
+pub use snark::{to_snark, verify_snark, SnarkError};
 pub use srs::{Srs, SrsCache, SrsError, SrsKind};
 pub use verifier_params::{VerifierParams, VerifierParamsError};
 pub use verify::{verify, VerifyError};

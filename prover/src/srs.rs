@@ -55,8 +55,8 @@ pub enum SrsKind {
     Insecure,
     /// A params file, e.g. converted from a powers-of-tau ceremony.
     File {
-        /// The path it was loaded from (informational; the hash identifies it).
-        path: PathBuf,
+        /// The path it was loaded from, as text (informational; the hash identifies it).
+        path: String,
         /// SHA-256 of the whole file, lowercase hex.
         sha256: String,
     },
@@ -91,7 +91,7 @@ impl fmt::Display for SrsKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SrsKind::Insecure => write!(f, "INSECURE dev SRS (its secret is public; not for production)"),
-            SrsKind::File { path, sha256 } => write!(f, "params file {} (sha256 {sha256})", path.display()),
+            SrsKind::File { path, sha256 } => write!(f, "params file {path} (sha256 {sha256})"),
         }
     }
 }
@@ -179,7 +179,10 @@ impl Srs {
     /// point and the file's consistency; its kind records the path and the file's SHA-256.
     pub fn load(path: &Path) -> Result<Self, SrsError> {
         let (params, sha256) = read_params_file(path)?;
-        Ok(Self { params, kind: SrsKind::File { path: path.to_path_buf(), sha256: hex::encode(sha256) } })
+        Ok(Self {
+            params,
+            kind: SrsKind::File { path: path.display().to_string(), sha256: hex::encode(sha256) },
+        })
     }
 
     /// Generates the INSECURE dev SRS for `k` without touching any cache. Its `τ` does not
@@ -336,8 +339,9 @@ fn read_params_file(path: &Path) -> Result<(ParamsKZG<Bn256>, [u8; 32]), SrsErro
 
 /// Checks what halo2's reader does not: every point lies on the curve, `[τ^0]G1` and `G2`
 /// are the generators, every G1 power uses the `τ` of `[τ]G2`, and the Lagrange points are
-/// the powers' Lagrange basis (which also catches a Lagrange point off the curve). The last two are random linear combinations (a few MSMs), so
-/// a damaged file fails them except with negligible probability.
+/// the powers' Lagrange basis (which also catches a Lagrange point off the curve). The last
+/// two are random linear combinations (four MSMs and one scalar FFT of size `2^k`), so a
+/// damaged file fails them except with negligible probability.
 fn check_consistency(params: &ParamsKZG<Bn256>) -> Result<(), String> {
     let g = params.get_g();
     if let Some(i) = g.iter().position(|p| !bool::from(p.is_on_curve())) {

@@ -191,3 +191,47 @@ fn resealed_bundles_with_bad_contents_name_the_problem() {
     });
     assert!(matches!(err, BundleError::Truncated { .. }), "{err}");
 }
+
+/// The golden bundle: format version 1, the dev SRS at `K`, chunks Mul then Add over `ROWS`.
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/bundle-v1.zkb");
+
+/// A bundle written by an earlier build still reads, names the vks today's keygen gives,
+/// and verifies: the format, the vk hash and the transcript have not drifted.
+#[test]
+fn golden_bundle_v1_still_reads_and_verifies() {
+    let Fixture { vp, mul, add, .. } = fixture();
+    let golden = Bundle::read(std::path::Path::new(GOLDEN)).expect("read the golden bundle");
+    assert_eq!(golden.model_id, "golden-test-model");
+    golden.check_srs(&vp).expect("made with the dev SRS");
+    golden.chunks[0].verify(&vp, mul.get_vk()).expect("golden chunk 0");
+    golden.chunks[1].verify(&vp, add.get_vk()).expect("golden chunk 1");
+}
+
+/// Rewrites the golden bundle; run only when the format version changes:
+/// `cargo test --release -p zkinfer-prover --test bundle -- --ignored regenerate`.
+#[test]
+#[ignore = "rewrites tests/data/bundle-v1.zkb"]
+fn regenerate_golden_bundle_v1() {
+    use rand::SeedableRng;
+    let srs = Srs::insecure(K).expect("dev SRS");
+    let vp = VerifierParams::from_srs(&srs);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+    let chunks = [Op::Mul, Op::Add]
+        .into_iter()
+        .enumerate()
+        .map(|(index, op)| {
+            let pk = keygen(&srs, &TestCircuit::new(op, &ROWS)).expect("keygen");
+            let circuit = TestCircuit::new(op, &ROWS);
+            let proof = zkinfer_prover::prove_with_rng(
+                &srs,
+                &pk,
+                circuit,
+                TestCircuit::instances(op, &ROWS),
+                &mut rng,
+            )
+            .expect("prove");
+            ChunkProof::new(index as u32, pk.get_vk(), proof)
+        })
+        .collect();
+    Bundle::new("golden-test-model", &vp, chunks).write(std::path::Path::new(GOLDEN)).expect("write");
+}
