@@ -273,6 +273,36 @@ impl SrsCache {
     }
 }
 
+impl SrsCache {
+    /// `srs` downsized to `k`, cached: halo2 recomputes the Lagrange basis when it
+    /// downsizes, which costs about as much as generating a dev SRS, so each `(τ, k)` is
+    /// computed once. A cached copy is used only if it passes every load check and has the
+    /// same `τ` as `srs`; the result keeps `srs`'s kind.
+    pub fn downsized(&self, srs: &Srs, k: u32) -> Result<Srs, SrsError> {
+        check_k(k)?;
+        if k > srs.k() {
+            return Err(SrsError::CannotGrow { have: srs.k(), want: k });
+        }
+        if k == srs.k() {
+            return Ok(srs.clone());
+        }
+        let path = self.dir.join(format!("{}-k{k}.params", hex::encode(&srs.kind().identity()[..16])));
+        if let Ok((params, _)) = read_params_file(&path) {
+            if params.k() == k && same_tau(&params, srs.params()) {
+                return Ok(Srs { params, kind: srs.kind.clone() });
+            }
+        }
+        let mut small = srs.clone();
+        small.downsize(k)?;
+        small.write(&path)?;
+        Ok(small)
+    }
+}
+
+fn same_tau(a: &ParamsKZG<Bn256>, b: &ParamsKZG<Bn256>) -> bool {
+    a.get_g().get(1) == b.get_g().get(1) && a.s_g2() == b.s_g2()
+}
+
 fn check_k(k: u32) -> Result<(), SrsError> {
     if (1..=MAX_K).contains(&k) {
         Ok(())

@@ -60,6 +60,28 @@ fn downsizing_equals_generating_the_smaller_srs() {
 }
 
 #[test]
+fn cached_downsizing_keeps_the_kind_and_reuses_the_file() {
+    let dir = temp_dir();
+    let cache = SrsCache::new(path_in(&dir, "cache"));
+    let file = path_in(&dir, "ceremony.params");
+    Srs::insecure(8).expect("k = 8").write(&file).expect("write");
+    let big = Srs::load(&file).expect("load");
+    let small = cache.downsized(&big, 6).expect("downsize");
+    assert_eq!(small.kind(), big.kind());
+    assert_eq!(raw_bytes(&small), raw_bytes(&Srs::insecure(6).expect("k = 6")));
+    let cached: Vec<_> = fs::read_dir(cache.dir()).expect("cache dir").collect();
+    assert_eq!(cached.len(), 1, "one downsized file");
+    let cached = cached.into_iter().next().expect("one entry").expect("dir entry").path();
+    let written = fs::metadata(&cached).and_then(|m| m.modified()).expect("mtime");
+    let again = cache.downsized(&big, 6).expect("from the cache");
+    assert_eq!(raw_bytes(&again), raw_bytes(&small));
+    assert_eq!(again.kind(), big.kind());
+    assert_eq!(fs::metadata(&cached).and_then(|m| m.modified()).expect("mtime"), written, "not rewritten");
+    assert_eq!(raw_bytes(&cache.downsized(&big, 8).expect("same k")), raw_bytes(&big));
+    assert!(matches!(cache.downsized(&big, 9), Err(SrsError::CannotGrow { have: 8, want: 9 })));
+}
+
+#[test]
 fn a_written_file_loads_with_its_hash_in_both_layouts() {
     let dir = temp_dir();
     let srs = Srs::insecure(7).expect("k = 7");
