@@ -9,7 +9,7 @@
 //! - [`srs`]: load a ceremony's params file or build a cached INSECURE dev SRS; downsize.
 //! - [`verifier_params`]: the three points a KZG verifier needs, instead of a whole SRS.
 //! - [`keys`]: keygen, the verifying-key hash a model manifest lists, an on-disk key cache.
-//! - [`prove`] and [`verify`]: one circuit, one proof.
+//! - [`mod@prove`] and [`mod@verify`]: one circuit, one proof.
 //! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation, and run its native
 //!   verifier as a pre-flight check.
 //! - [`bundle`]: the versioned file that carries every chunk proof of one inference.
