@@ -12,7 +12,7 @@
 //!
 //! Entries are keyed by SHA-256 of (format tag, `k`, the SRS identity, a [`ShapeId`]).
 //! The shape id is cheap: the circuit type's name, its constraint system as built by
-//! `configure` (no synthesis), and bytes the caller declares to determine everything
+//! `configure` (no synthesis; halo2's pinned, deterministic view), and bytes the caller declares to determine everything
 //! `synthesize` writes into fixed columns and copy constraints (for a chunk: its config and
 //! the SHA-256 of its weights). Keying by the vk itself would need a synthesis and the
 //! fixed-column commitments on every hit; the declared bytes avoid that, at the price that
@@ -172,7 +172,9 @@ impl ShapeId {
         hasher.update(b"zkinfer-shape-v1\0");
         hasher.update(type_name::<C>().as_bytes());
         hasher.update([0]);
-        hasher.update(format!("{cs:?}").as_bytes());
+        // The pinned view: what halo2 hashes into the vk, without the HashMap of column
+        // annotations whose order changes from run to run.
+        hasher.update(format!("{:?}", cs.pinned()).as_bytes());
         hasher.update([0]);
         hasher.update((declared.len() as u64).to_le_bytes());
         hasher.update(declared);

@@ -226,7 +226,8 @@ impl Srs {
     }
 }
 
-/// An on-disk cache of INSECURE dev SRS files, one per `k`, so each is generated once.
+/// An on-disk cache of SRS files: the INSECURE dev SRS per `k`, and downsized copies of any
+/// SRS, so each is computed once.
 #[derive(Clone, Debug)]
 pub struct SrsCache {
     dir: PathBuf,
