@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::Path;
 
 use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine, G2Affine};
 use halo2_proofs::halo2curves::serde::SerdeObject;
@@ -24,6 +25,7 @@ use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2_proofs::{SerdeCurveAffine, SerdeFormat};
 use sha2::{Digest, Sha256};
 
+use crate::cache_dir::write_atomic;
 use crate::srs::{Srs, SrsKind};
 
 const MAGIC: &[u8; 8] = b"ZKIVP\0\0\x01";
@@ -46,6 +48,14 @@ pub enum VerifierParamsError {
     BadPoint {
         /// Which point.
         which: &'static str,
+    },
+    /// The file could not be read or written.
+    #[error("cannot access verifier params file {path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: io::Error,
     },
     /// The SRS kind is not valid JSON.
     #[error("verifier params hold an unreadable SRS kind: {0}")]
@@ -121,6 +131,20 @@ impl VerifierParams {
     /// `G1`, `G2` and `[τ]G2`.
     pub(crate) fn points(&self) -> (G1Affine, G2Affine, G2Affine) {
         (self.g1, self.g2, self.s_g2)
+    }
+
+    /// Writes [`Self::to_bytes`] to `path` atomically.
+    pub fn write(&self, path: &Path) -> Result<(), VerifierParamsError> {
+        use std::io::Write;
+        write_atomic(path, |w| w.write_all(&self.to_bytes()))
+            .map_err(|source| VerifierParamsError::Io { path: path.to_path_buf(), source })
+    }
+
+    /// Reads and checks a file written by [`Self::write`].
+    pub fn read(path: &Path) -> Result<Self, VerifierParamsError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| VerifierParamsError::Io { path: path.to_path_buf(), source })?;
+        Self::from_bytes(&bytes)
     }
 
     /// halo2 verifier params for circuits of `2^k` rows. They hold only `G1` in place of

@@ -192,6 +192,12 @@ fn verifier_params_round_trip_and_ignore_k() {
     assert_eq!(back.to_bytes(), big.to_bytes());
     assert_eq!(back.kind(), &SrsKind::Insecure);
     assert!(back.to_string().contains("INSECURE"));
+    let dir = temp_dir();
+    let file = path_in(&dir, "verifier.params");
+    big.write(&file).expect("write");
+    assert_eq!(VerifierParams::read(&file).expect("read").to_bytes(), big.to_bytes());
+    let err = VerifierParams::read(&path_in(&dir, "missing")).expect_err("missing file");
+    assert!(matches!(err, VerifierParamsError::Io { .. }), "{err}");
 
     let bytes = big.to_bytes();
     assert!(matches!(
