@@ -12,6 +12,7 @@
 
 pub mod field;
 pub mod range;
+pub mod rescale;
 
 #[cfg(test)]
 mod testing;

@@ -33,7 +33,9 @@
 use halo2_proofs::arithmetic::Field;
 use halo2_proofs::circuit::{Layouter, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector, TableColumn};
+use halo2_proofs::plonk::{
+    Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector, TableColumn,
+};
 use halo2_proofs::poly::Rotation;
 
 use crate::field::{pow2, shr_bytes, AssignedFr};
@@ -94,7 +96,12 @@ impl RangeTableConfig {
                 for w in 0..=LIMB_BITS {
                     for v in 0..(1u64 << w) {
                         table.assign_cell(|| "limb", self.value, row, || Value::known(Fr::from(v)))?;
-                        table.assign_cell(|| "width", self.width, row, || Value::known(Fr::from(u64::from(w))))?;
+                        table.assign_cell(
+                            || "width",
+                            self.width,
+                            row,
+                            || Value::known(Fr::from(u64::from(w))),
+                        )?;
                         row += 1;
                     }
                 }

@@ -44,3 +44,17 @@ pub(crate) fn constraint_failures(failures: &[VerifyFailure]) -> Vec<(String, St
         })
         .collect()
 }
+
+/// The smallest `k` whose usable rows (2^k minus halo2's blinding rows) hold `rows`.
+pub(crate) fn k_for(rows: usize) -> u32 {
+    let mut k = 4;
+    while (1usize << k) < rows + 16 {
+        k += 1;
+    }
+    k
+}
+
+/// Whether every failure is a broken copy constraint (and there is at least one).
+pub(crate) fn only_permutation_failures(failures: &[VerifyFailure]) -> bool {
+    !failures.is_empty() && failures.iter().all(|f| matches!(f, VerifyFailure::Permutation { .. }))
+}
