@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod field;
+pub mod lookup;
 pub mod range;
 pub mod rescale;
 
