@@ -120,6 +120,28 @@ pub struct ExtendedWitness {
     pub excess: i128,
 }
 
+/// The constraint names of one side's branch.
+struct SideNames {
+    table_input: &'static str,
+    table_output: &'static str,
+    identity: &'static str,
+    constant: &'static str,
+}
+
+const ABOVE_NAMES: SideNames = SideNames {
+    table_input: "above: table input = end",
+    table_output: "above: y = table output",
+    identity: "above: y = x",
+    constant: "above: y = c",
+};
+
+const BELOW_NAMES: SideNames = SideNames {
+    table_input: "below: table input = start",
+    table_output: "below: y = table output",
+    identity: "below: y = x",
+    constant: "below: y = c",
+};
+
 /// Columns, selector, gate and range check of an extended lookup (see the
 /// [module docs](self)).
 #[derive(Clone, Copy, Debug)]
@@ -186,31 +208,16 @@ impl ExtendedLookupConfig {
                         - below.clone() * (c(start) - one - x.clone()),
                 ),
             ];
-            let sides = [("above", above, extension.above, end), ("below", below, extension.below, start)];
-            for (side, flag, branch, edge) in sides {
+            let sides =
+                [(above, extension.above, end, &ABOVE_NAMES), (below, extension.below, start, &BELOW_NAMES)];
+            for (flag, branch, edge, names) in sides {
                 match branch {
                     Beyond::Clamp => {
-                        let input_name = if side == "above" {
-                            "above: table input = end"
-                        } else {
-                            "below: table input = start"
-                        };
-                        constraints.push((input_name, flag.clone() * (tx.clone() - c(edge))));
-                        let output_name = if side == "above" {
-                            "above: y = table output"
-                        } else {
-                            "below: y = table output"
-                        };
-                        constraints.push((output_name, flag * (ty.clone() - y.clone())));
+                        constraints.push((names.table_input, flag.clone() * (tx.clone() - c(edge))));
+                        constraints.push((names.table_output, flag * (ty.clone() - y.clone())));
                     }
-                    Beyond::Identity => {
-                        let name = if side == "above" { "above: y = x" } else { "below: y = x" };
-                        constraints.push((name, flag * (y.clone() - x.clone())));
-                    }
-                    Beyond::Constant(v) => {
-                        let name = if side == "above" { "above: y = c" } else { "below: y = c" };
-                        constraints.push((name, flag * (y.clone() - c(v))));
-                    }
+                    Beyond::Identity => constraints.push((names.identity, flag * (y.clone() - x.clone()))),
+                    Beyond::Constant(v) => constraints.push((names.constant, flag * (y.clone() - c(v)))),
                 }
             }
             constraints.into_iter().map(move |(name, poly)| (name, s.clone() * poly)).collect::<Vec<_>>()

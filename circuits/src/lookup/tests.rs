@@ -1,6 +1,8 @@
 use halo2_proofs::circuit::SimpleFloorPlanner;
 use halo2_proofs::dev::{MockProver, VerifyFailure};
 use halo2_proofs::plonk::{Circuit, Instance};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
 use zkinfer_quantize::fixed::tables::Tables;
 
 use super::*;
@@ -385,4 +387,27 @@ fn rejects_swapped_public_outputs() {
     let err =
         MockProver::run(17, &circuit, instance).expect("synthesis succeeds").verify().expect_err("swapped");
     assert!(only_permutation_failures(&err), "{err:?}");
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 3, rng_seed: RngSeed::Fixed(0x5151_0e4e), failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn matches_tables_silu_and_exp_neg(
+        silu in prop::collection::vec((-(1i64 << 31)..(1i64 << 31), 0u32..31), 24),
+        exp in prop::collection::vec((-(1i64 << 20)..(1i64 << 47), 0u32..47), 24),
+    ) {
+        // Shrink each input by a random number of bits so that both the table's domain and
+        // the branches outside it are hit.
+        let t = Tables::generate();
+        let xs: Vec<i64> = silu.iter().map(|&(x, drop)| x >> drop).collect();
+        let ys: Vec<i128> = xs.iter().map(|&x| i128::from(t.silu(x))).collect();
+        let elems = xs.iter().map(|&x| Elem::Honest(i128::from(x))).collect();
+        prop_assert_eq!(run_ext(Which::Silu, SILU_X_BITS, elems, &ys), Ok(()));
+
+        let zs: Vec<i64> = exp.iter().map(|&(z, drop)| z >> drop).collect();
+        let ys: Vec<i128> = zs.iter().map(|&z| i128::from(t.exp_neg(z))).collect();
+        let elems = zs.iter().map(|&z| Elem::Honest(i128::from(z))).collect();
+        prop_assert_eq!(run_ext(Which::Exp, 48, elems, &ys), Ok(()));
+    }
 }
