@@ -126,8 +126,15 @@ fn rejects_an_input_outside_the_domain() {
     // 32767 is just below the recip domain; pair it with the first row's output.
     let err = run_plain(&t.recip, 16, vec![Elem::Forged((32767, 65536))], &[65536]).expect_err("outside");
     assert_eq!(lookup_failures(&err), vec![table_failure(0)]);
-    let circuit = PlainCircuit { table: t.recip.clone(), elems: vec![Elem::Honest(32767)] };
-    assert!(matches!(MockProver::run(16, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis)));
+    // The chip refuses to look up any input the reference's `get` has no value for.
+    for (table, k, x) in
+        [(&t.recip, 16, 32767), (&t.recip, 16, 65536), (&t.rsqrt, 17, -1), (&t.rsqrt, 17, 65536)]
+    {
+        assert_eq!(table.get(x as i64), None);
+        let circuit = PlainCircuit { table: table.clone(), elems: vec![Elem::Honest(x)] };
+        let refused = matches!(MockProver::run(k, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis));
+        assert!(refused, "{} at {x}", table.name);
+    }
 }
 
 #[test]
