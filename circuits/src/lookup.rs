@@ -40,9 +40,9 @@ pub use extended::{
 /// Columns, selector and lookup of one table (see the [module docs](self)).
 #[derive(Clone, Copy, Debug)]
 pub struct LookupConfig {
-    /// Element inputs `x` (equality enabled).
+    /// Element inputs `x`.
     pub input: Column<Advice>,
-    /// Element outputs `y` (equality enabled).
+    /// Element outputs `y`.
     pub output: Column<Advice>,
     /// Enables the lookup on an element row.
     pub q_lookup: Selector,
@@ -55,12 +55,15 @@ pub struct LookupConfig {
 }
 
 impl LookupConfig {
-    /// Declares the columns and the lookup, called `name`.
-    pub fn configure(meta: &mut ConstraintSystem<Fr>, name: &str) -> Self {
-        let input = meta.advice_column();
-        let output = meta.advice_column();
-        meta.enable_equality(input);
-        meta.enable_equality(output);
+    /// Declares the lookup, called `name`, of `(input, output)` pairs; its table columns.
+    /// [`LookupChip::assign`] copies cells in and out, so it needs equality enabled on
+    /// `input` and `output`; [`LookupChip::assign_pair`] does not.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        name: &str,
+        input: Column<Advice>,
+        output: Column<Advice>,
+    ) -> Self {
         let q_lookup = meta.complex_selector();
         let tag = meta.fixed_column();
         let table_input = meta.fixed_column();

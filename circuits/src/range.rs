@@ -115,7 +115,7 @@ impl RangeTableConfig {
 /// column (see the [module docs](self) for the layout).
 #[derive(Clone, Copy, Debug)]
 pub struct RangeConfig {
-    /// The running sum; its first row holds the checked value. Equality is enabled.
+    /// The running sum; its first row holds the checked value.
     pub z: Column<Advice>,
     /// `2^(bits−1)` on the first row of a signed check, else 0.
     pub offset: Column<Fixed>,
@@ -130,10 +130,14 @@ pub struct RangeConfig {
 }
 
 impl RangeConfig {
-    /// Declares a range-check column whose limb lookup is called `name`.
-    pub fn configure(meta: &mut ConstraintSystem<Fr>, name: &str, table: RangeTableConfig) -> Self {
-        let z = meta.advice_column();
-        meta.enable_equality(z);
+    /// Declares range checks in the advice column `z`, with a limb lookup called `name`.
+    /// Enable equality on `z` only where a checked value is copied elsewhere.
+    pub fn configure(
+        meta: &mut ConstraintSystem<Fr>,
+        name: &str,
+        z: Column<Advice>,
+        table: RangeTableConfig,
+    ) -> Self {
         let offset = meta.fixed_column();
         let width = meta.fixed_column();
         let q_limb = meta.complex_selector();
@@ -269,7 +273,8 @@ mod tests {
 
         fn configure(meta: &mut ConstraintSystem<Fr>) -> RangeConfig {
             let table = RangeTableConfig::configure(meta);
-            RangeConfig::configure(meta, "test range", table)
+            let z = meta.advice_column();
+            RangeConfig::configure(meta, "test range", z, table)
         }
 
         fn synthesize(&self, config: RangeConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {

@@ -163,7 +163,7 @@ pub struct RescaleConfig {
     pub q_rescale: Selector,
     /// Range check of the remainder `r` (its `z` column holds `r`).
     pub remainder: RangeConfig,
-    /// Range check of the output `y` (its `z` column holds `y`).
+    /// Range check of the output `y` (its `z` column holds `y`; equality enabled).
     pub output: RangeConfig,
     /// Range check of the excess `e` (its `z` column holds `e`).
     pub excess: RangeConfig,
@@ -181,9 +181,11 @@ impl RescaleConfig {
         let half = meta.fixed_column();
         let lo = meta.fixed_column();
         let q_rescale = meta.selector();
-        let remainder = RangeConfig::configure(meta, "rescale remainder", table);
-        let output = RangeConfig::configure(meta, "rescale output", table);
-        let excess = RangeConfig::configure(meta, "rescale excess", table);
+        let (z_r, z_y, z_e) = (meta.advice_column(), meta.advice_column(), meta.advice_column());
+        meta.enable_equality(z_y);
+        let remainder = RangeConfig::configure(meta, "rescale remainder", z_r, table);
+        let output = RangeConfig::configure(meta, "rescale output", z_y, table);
+        let excess = RangeConfig::configure(meta, "rescale excess", z_e, table);
 
         meta.create_gate("rescale", |meta| {
             let s = meta.query_selector(q_rescale);

@@ -146,7 +146,8 @@ const BELOW_NAMES: SideNames = SideNames {
 /// [module docs](self)).
 #[derive(Clone, Copy, Debug)]
 pub struct ExtendedLookupConfig {
-    /// The table's columns; `tx` and `ty` are its `input` and `output`.
+    /// The table's columns; `tx` and `ty` are its `input` and `output` (which need no
+    /// equality).
     pub lookup: LookupConfig,
     /// Input `x` (equality enabled).
     pub x: Column<Advice>,
@@ -180,7 +181,8 @@ impl ExtendedLookupConfig {
         let above = meta.advice_column();
         let below = meta.advice_column();
         let q_extend = meta.selector();
-        let excess = RangeConfig::configure(meta, &format!("{name} excess"), range_table);
+        let z_e = meta.advice_column();
+        let excess = RangeConfig::configure(meta, &format!("{name} excess"), z_e, range_table);
 
         meta.create_gate(format!("{name} domain"), |meta| {
             let s = meta.query_selector(q_extend);

@@ -47,7 +47,10 @@ impl Circuit<Fr> for PlainCircuit {
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> PlainConfig {
-        let lookup = LookupConfig::configure(meta, "table");
+        let (x, y) = (meta.advice_column(), meta.advice_column());
+        meta.enable_equality(x);
+        meta.enable_equality(y);
+        let lookup = LookupConfig::configure(meta, "table", x, y);
         let (input, outputs) = io_columns(meta);
         PlainConfig { lookup, input, outputs }
     }
@@ -176,7 +179,8 @@ fn configure_ext(meta: &mut ConstraintSystem<Fr>, which: Which) -> ExtConfig {
         Which::Exp => ("exp", Extension::exp()),
     };
     let range_table = RangeTableConfig::configure(meta);
-    let lookup = LookupConfig::configure(meta, &format!("{name} table"));
+    let (tx, ty) = (meta.advice_column(), meta.advice_column());
+    let lookup = LookupConfig::configure(meta, &format!("{name} table"), tx, ty);
     let chip = ExtendedLookupConfig::configure(meta, name, lookup, range_table, extension);
     let (input, outputs) = io_columns(meta);
     ExtConfig { chip, input, outputs }
