@@ -152,8 +152,8 @@ impl PoseidonChip {
             for j in 0..WIDTH {
                 out.push((format!("x4_{j} = x2_{j}^2"), x4[j].clone() - x2[j].clone().square()));
             }
-            for i in 0..WIDTH {
-                out.push((format!("s{i}' = (M·x^5)_{i}"), next[i].clone() - mds_row(i, x5.clone())));
+            for (i, n) in next.into_iter().enumerate() {
+                out.push((format!("s{i}' = (M·x^5)_{i}"), n - mds_row(i, x5.clone())));
             }
             out.into_iter().map(move |(name, poly)| (name, q.clone() * poly)).collect::<Vec<_>>()
         });
@@ -178,11 +178,8 @@ impl PoseidonChip {
                 ("b2 = (m0 + c3)^2".to_string(), b2.clone() - b.square()),
                 ("b4 = b2^2".to_string(), b4 - b2.square()),
             ];
-            for i in 0..WIDTH {
-                out.push((
-                    format!("s{i}' = (M·(b^5, m1 + c4, m2 + c5))_{i}"),
-                    next[i].clone() - mds_row(i, y.clone()),
-                ));
+            for (i, n) in next.into_iter().enumerate() {
+                out.push((format!("s{i}' = (M·(b^5, m1 + c4, m2 + c5))_{i}"), n - mds_row(i, y.clone())));
             }
             out.into_iter().map(move |(name, poly)| (name, q.clone() * poly)).collect::<Vec<_>>()
         });
@@ -200,11 +197,8 @@ impl PoseidonChip {
                 ("a2 = (s0 + c0)^2".to_string(), a2.clone() - a.square()),
                 ("a4 = a2^2".to_string(), a4 - a2.square()),
             ];
-            for i in 0..WIDTH {
-                out.push((
-                    format!("s{i}' = (M·(a^5, s1 + c1, s2 + c2))_{i}"),
-                    next[i].clone() - mds_row(i, x.clone()),
-                ));
+            for (i, n) in next.into_iter().enumerate() {
+                out.push((format!("s{i}' = (M·(a^5, s1 + c1, s2 + c2))_{i}"), n - mds_row(i, x.clone())));
             }
             out.into_iter().map(move |(name, poly)| (name, q.clone() * poly)).collect::<Vec<_>>()
         });
@@ -322,21 +316,20 @@ impl PoseidonChip {
                 }
                 RowKind::Full { round } => {
                     cfg.q_full.enable(region, row)?;
-                    for j in 0..WIDTH {
-                        region.assign_fixed(cfg.rc[j], row, rc[round][j]);
+                    for (&column, &c) in cfg.rc.iter().zip(&rc[round]) {
+                        region.assign_fixed(column, row, c);
                     }
                 }
                 RowKind::PartialPair { round } => {
                     cfg.q_pair.enable(region, row)?;
-                    for j in 0..WIDTH {
-                        region.assign_fixed(cfg.rc[j], row, rc[round][j]);
-                        region.assign_fixed(cfg.rc[WIDTH + j], row, rc[round + 1][j]);
+                    for (&column, &c) in cfg.rc.iter().zip(rc[round].iter().chain(&rc[round + 1])) {
+                        region.assign_fixed(column, row, c);
                     }
                 }
                 RowKind::PartialSingle { round } => {
                     cfg.q_single.enable(region, row)?;
-                    for j in 0..WIDTH {
-                        region.assign_fixed(cfg.rc[j], row, rc[round][j]);
+                    for (&column, &c) in cfg.rc.iter().zip(&rc[round]) {
+                        region.assign_fixed(column, row, c);
                     }
                 }
                 RowKind::Output => last = cells.swap_remove(0),
