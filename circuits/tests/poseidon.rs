@@ -12,7 +12,7 @@ use zkinfer_circuits::poseidon::native::{
 };
 use zkinfer_circuits::poseidon::trace::{row_kind, rows, RowKind};
 use zkinfer_circuits::poseidon::{
-    commit_activations, sponge_hash, AssignedFr, Bn254Spec, CommitTrace, PoseidonChip, PoseidonConfig,
+    commit_activations, sponge_hash, Absorb, AssignedFr, Bn254Spec, CommitTrace, PoseidonChip, PoseidonConfig,
 };
 
 // ---------------------------------------------------------------- native known answers
@@ -161,7 +161,15 @@ impl Circuit<Fr> for CommitCircuit {
                     let values: Vec<Fr> = self.values.iter().map(|&v| i64_to_fr(v)).collect();
                     let mut trace = CommitTrace::new(&values);
                     trace.rows[row][column] += Fr::ONE;
-                    chip.assign_trace(&mut region, 0, &cells, Value::known(&trace))
+                    let capacity = activation_capacity(cells.len());
+                    chip.assign_sponge(
+                        &mut region,
+                        0,
+                        Absorb::Activations,
+                        capacity,
+                        &cells,
+                        Value::known(&trace),
+                    )
                 }
                 _ => chip.commit(&mut region, 0, &cells),
             },
@@ -356,4 +364,93 @@ fn swapped_activations_change_the_commitment() {
     assert_ne!(commit_activations(&swapped), expected);
     let prover = mock(values, Tamper::Swap(2, 5), expected);
     assert_eq!(failures(&prover), instance_mismatch(7));
+}
+
+// ---------------------------------------------------------------- hashing field elements
+
+#[derive(Clone, Debug)]
+struct HashCircuit {
+    capacity: Fr,
+    elements: Vec<Fr>,
+}
+
+impl Circuit<Fr> for HashCircuit {
+    type Config = TestConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = ();
+
+    fn without_witnesses(&self) -> Self {
+        self.clone()
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
+        CommitCircuit::configure(meta)
+    }
+
+    fn synthesize(&self, config: TestConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        let chip = PoseidonChip::construct(config.poseidon.clone());
+        let cells: Vec<AssignedFr<'_>> = layouter.assign_region(
+            || "elements",
+            |mut region| {
+                Ok(self
+                    .elements
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &e)| region.assign_advice(config.producer, i, Value::known(e)))
+                    .collect())
+            },
+        )?;
+        let hash = layouter.assign_region(
+            || "poseidon hash",
+            |mut region| chip.hash_elements(&mut region, 0, self.capacity, &cells),
+        )?;
+        layouter.constrain_instance(hash.cell(), config.instance, 0);
+        Ok(())
+    }
+}
+
+fn hash_failures(capacity: Fr, elements: Vec<Fr>, expected: Fr) -> Vec<String> {
+    let circuit = HashCircuit { capacity, elements };
+    match MockProver::run(8, &circuit, vec![vec![expected]]) {
+        Ok(prover) => failures(&prover),
+        Err(e) => panic!("synthesis failed: {e:?}"),
+    }
+}
+
+#[test]
+fn chip_hashes_elements_like_poseidon_primitives() {
+    let e: Vec<Fr> = (0..5u64).map(|i| -Fr::from(i * 7919 + 3) * two_pow(200)).collect();
+    let expected = [
+        crate_hash([e[0]]),
+        crate_hash([e[0], e[1]]),
+        crate_hash([e[0], e[1], e[2]]),
+        crate_hash([e[0], e[1], e[2], e[3]]),
+        crate_hash([e[0], e[1], e[2], e[3], e[4]]),
+    ];
+    for (l, &want) in (1..=5).zip(&expected) {
+        let capacity = Fr::from_u128((l as u128) << 64);
+        assert_eq!(sponge_hash(capacity, &e[..l]), want);
+        assert_eq!(CommitTrace::sponge(Absorb::Elements, capacity, &e[..l]).commitment(), want);
+        assert_eq!(hash_failures(capacity, e[..l].to_vec(), want), Vec::<String>::new(), "L = {l}");
+    }
+    assert_eq!(Absorb::Elements.rows(5), 3 * 38 + 1);
+}
+
+#[test]
+fn changed_element_changes_the_hash() {
+    let e: Vec<Fr> = (1..=3u64).map(Fr::from).collect();
+    let capacity = Fr::from_u128(3 << 64);
+    let want = sponge_hash(capacity, &e);
+    let mut changed = e.clone();
+    changed[2] += Fr::ONE;
+    assert_eq!(
+        hash_failures(capacity, changed, want),
+        vec![
+            format!(
+                "permutation Column('Advice', 1) outside any region, on row {}",
+                Absorb::Elements.rows(3) - 1
+            ),
+            "permutation Column('Instance', 0) outside any region, on row 0".to_string(),
+        ]
+    );
 }

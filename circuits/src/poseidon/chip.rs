@@ -14,7 +14,7 @@
 //! | `s0 s1 s2` | advice | the state entering the row (`s0` has equality: the commitment) |
 //! | `aux0 … aux5` | advice, equality | round intermediates, or six activations on absorb rows |
 //! | `rc0 … rc5` | fixed | round constants (round `r` in `rc0..2`, round `r+1` in `rc3..5`); on absorb rows, the flag `present_k` of slot `k` |
-//! | `capacity` | fixed | the initial capacity `DOMAIN_TAG + n·2^128`, on the first row only |
+//! | `capacity` | fixed | the initial capacity (`DOMAIN_TAG + n·2^128` for activations), on the first row only |
 //!
 //! # Rows of one block (offsets relative to the block)
 //!
@@ -39,6 +39,9 @@
 //!   `s_i' = M_i0·a4·a + M_i1·(s1 + c_1) + M_i2·(s2 + c_2)`.
 //! - `sponge absorb`: `s0' = s0 + Σ_{k<3} present_k·(aux_k + 2^63)·2^(64k)`,
 //!   `s1' = s1 + Σ_{k<3} present_{3+k}·(aux_{3+k} + 2^63)·2^(64k)`, `s2' = s2`.
+//! - `sponge absorb elements` (for [`PoseidonChip::hash_elements`], on its absorb rows
+//!   instead of `sponge absorb`): `s0' = s0 + present_0·aux0`, `s1' = s1 + present_1·aux1`,
+//!   `s2' = s2`.
 //! - `sponge initial state`: `s0 = 0`, `s1 = 0`, `s2 = capacity`.
 //!
 //! Activation cells are copied in with equality constraints; the chip does not range check
@@ -50,10 +53,8 @@ use halo2_proofs::halo2curves::ff::Field;
 use halo2_proofs::plonk::{Advice, Assigned, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
-use super::native::{
-    activation_capacity, constants, two_pow, ACTIVATIONS_PER_BLOCK, ACTIVATION_BITS, SLOTS_PER_ELEMENT, WIDTH,
-};
-use super::trace::{self, present, row_kind, CommitTrace, RowKind, ADVICE_COLUMNS};
+use super::native::{activation_capacity, constants, two_pow, ACTIVATION_BITS, SLOTS_PER_ELEMENT, WIDTH};
+use super::trace::{row_kind, Absorb, CommitTrace, RowKind, ADVICE_COLUMNS};
 
 /// An advice cell holding one field element, as halo2-axiom's `Region::assign_advice`
 /// returns it.
@@ -99,6 +100,7 @@ pub struct PoseidonConfig {
     q_single: Selector,
     q_absorb: Selector,
     q_init: Selector,
+    q_absorb_elements: Selector,
 }
 
 /// Commits activation cells with Poseidon, in-circuit.
@@ -128,6 +130,7 @@ impl PoseidonChip {
             q_single: meta.selector(),
             q_absorb: meta.selector(),
             q_init: meta.selector(),
+            q_absorb_elements: meta.selector(),
         };
         let m = constants().mds.map(|row| row.map(Expression::Constant));
         let mds_row = |i: usize, x: [Expression<Fr>; WIDTH]| -> Expression<Fr> {
@@ -229,6 +232,23 @@ impl PoseidonChip {
             ]
         });
 
+        meta.create_gate("sponge absorb elements", |vc| {
+            let q = vc.query_selector(config.q_absorb_elements);
+            let s: [_; WIDTH] = std::array::from_fn(|j| vc.query_advice(advice[j], Rotation::cur()));
+            let next: [_; WIDTH] = std::array::from_fn(|j| vc.query_advice(advice[j], Rotation::next()));
+            let e: [_; 2] = std::array::from_fn(|r| {
+                vc.query_fixed(rc[r], Rotation::cur()) * vc.query_advice(advice[WIDTH + r], Rotation::cur())
+            });
+            let [s0, s1, s2] = s;
+            let [n0, n1, n2] = next;
+            let [e0, e1] = e;
+            vec![
+                ("s0' = s0 + present0·aux0", q.clone() * (n0 - s0 - e0)),
+                ("s1' = s1 + present1·aux1", q.clone() * (n1 - s1 - e1)),
+                ("s2' = s2", q * (n2 - s2)),
+            ]
+        });
+
         meta.create_gate("sponge initial state", |vc| {
             let q = vc.query_selector(config.q_init);
             let s: [_; WIDTH] = std::array::from_fn(|j| vc.query_advice(advice[j], Rotation::cur()));
@@ -252,7 +272,7 @@ impl PoseidonChip {
 
     /// Rows [`Self::commit`] uses for `n` activations: `38·max(1, ⌈n/6⌉) + 1`.
     pub fn rows(n: usize) -> usize {
-        trace::rows(n)
+        Absorb::Activations.rows(n)
     }
 
     /// Commits `activations` on rows `offset .. offset + Self::rows(n)`; returns the cell
@@ -264,26 +284,53 @@ impl PoseidonChip {
         offset: usize,
         activations: &[A],
     ) -> Result<AssignedFr<'v>, Error> {
-        let values: Value<Vec<Fr>> = activations.iter().map(ActivationCell::activation_value).collect();
-        let trace = values.map(|v| CommitTrace::new(&v));
-        self.assign_trace(region, offset, activations, trace.as_ref())
+        let capacity = activation_capacity(activations.len());
+        self.sponge(region, offset, Absorb::Activations, capacity, activations)
     }
 
-    /// Assigns a given witness `trace` for `activations` (as [`CommitTrace::new`] computes
-    /// it, or altered by a test); the constraints are those of [`Self::commit`].
-    pub fn assign_trace<'v, A: ActivationCell>(
+    /// Hashes field-element cells on rows `offset .. offset + Absorb::Elements.rows(n)`;
+    /// returns the cell holding [`super::sponge_hash`]`(capacity, values)`.
+    pub fn hash_elements<'v, A: ActivationCell>(
         &self,
         region: &mut Region<'_, Fr>,
         offset: usize,
-        activations: &[A],
+        capacity: Fr,
+        elements: &[A],
+    ) -> Result<AssignedFr<'v>, Error> {
+        self.sponge(region, offset, Absorb::Elements, capacity, elements)
+    }
+
+    fn sponge<'v, A: ActivationCell>(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        absorb: Absorb,
+        capacity: Fr,
+        inputs: &[A],
+    ) -> Result<AssignedFr<'v>, Error> {
+        let values: Value<Vec<Fr>> = inputs.iter().map(ActivationCell::activation_value).collect();
+        let trace = values.map(|v| CommitTrace::sponge(absorb, capacity, &v));
+        self.assign_sponge(region, offset, absorb, capacity, inputs, trace.as_ref())
+    }
+
+    /// Assigns a given witness `trace` of a sponge over `inputs` starting at
+    /// `[0, 0, capacity]` (as [`CommitTrace::sponge`] computes it, or altered by a test);
+    /// the constraints are those of [`Self::commit`] and [`Self::hash_elements`].
+    pub fn assign_sponge<'v, A: ActivationCell>(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        absorb: Absorb,
+        capacity: Fr,
+        inputs: &[A],
         trace: Value<&CommitTrace>,
     ) -> Result<AssignedFr<'v>, Error> {
         let cfg = &self.config;
-        let n = activations.len();
-        let blocks = trace::blocks(n);
+        let n = inputs.len();
+        let blocks = absorb.blocks(n);
         let rc = &constants().round_constants;
         let mut last = None;
-        for r in 0..trace::rows(n) {
+        for r in 0..absorb.rows(n) {
             let row = offset + r;
             let kind = row_kind(r, blocks);
             let mut cells = Vec::with_capacity(ADVICE_COLUMNS);
@@ -301,16 +348,19 @@ impl PoseidonChip {
             }
             match kind {
                 RowKind::Absorb { block } => {
-                    cfg.q_absorb.enable(region, row)?;
+                    match absorb {
+                        Absorb::Activations => cfg.q_absorb.enable(region, row)?,
+                        Absorb::Elements => cfg.q_absorb_elements.enable(region, row)?,
+                    }
                     if block == 0 {
                         cfg.q_init.enable(region, row)?;
-                        region.assign_fixed(cfg.capacity, row, activation_capacity(n));
+                        region.assign_fixed(cfg.capacity, row, capacity);
                     }
-                    for (k, is_present) in present(n, block).into_iter().enumerate() {
+                    for (k, is_present) in absorb.present(n, block).into_iter().enumerate() {
                         region.assign_fixed(cfg.rc[k], row, if is_present { Fr::ONE } else { Fr::ZERO });
                         if let (true, Some(cell)) = (is_present, &cells[WIDTH + k]) {
-                            let activation = &activations[block * ACTIVATIONS_PER_BLOCK + k];
-                            region.constrain_equal(activation.activation_cell(), cell.cell());
+                            let input = &inputs[block * absorb.per_block() + k];
+                            region.constrain_equal(input.activation_cell(), cell.cell());
                         }
                     }
                 }

@@ -1,6 +1,6 @@
 //! The witness of a commitment region: every advice cell, row by row.
 //!
-//! [`CommitTrace::new`] runs the sponge of [`super::native`] with the round function split
+//! [`CommitTrace::sponge`] runs the sponge of [`super::native`] with the round function split
 //! the way the gates of [`super::PoseidonConfig`] check it, recording each row's nine
 //! advice cells. The chip only copies a trace into the region, so a test can tamper with
 //! any cell and see which constraint catches it.
@@ -9,7 +9,8 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::halo2curves::ff::Field;
 
 use super::native::{
-    activation_capacity, constants, two_pow, ACTIVATIONS_PER_BLOCK, ACTIVATION_BITS, SLOTS_PER_ELEMENT, WIDTH,
+    activation_capacity, constants, two_pow, ACTIVATIONS_PER_BLOCK, ACTIVATION_BITS, RATE, SLOTS_PER_ELEMENT,
+    WIDTH,
 };
 
 /// Advice columns of the layout: the state `s0 s1 s2`, then six auxiliary cells.
@@ -18,6 +19,41 @@ pub const ADVICE_COLUMNS: usize = 9;
 /// Rows of one absorbed block: the absorb row, 4 full rounds, 28 rows of two partial
 /// rounds, 1 row with the last partial round, 4 full rounds.
 pub const ROWS_PER_BLOCK: usize = 1 + 4 + 28 + 1 + 4;
+
+/// What an absorb row adds to the rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Absorb {
+    /// Six activations, packed three per rate element as [`super::native`] describes.
+    Activations,
+    /// Two field elements, as they are (the sponge of [`super::sponge_hash`]).
+    Elements,
+}
+
+impl Absorb {
+    /// Inputs taken per absorb row: 6 activations or 2 field elements.
+    pub fn per_block(self) -> usize {
+        match self {
+            Absorb::Activations => ACTIVATIONS_PER_BLOCK,
+            Absorb::Elements => RATE,
+        }
+    }
+
+    /// Permutations (absorb rows) for `n` inputs: `max(1, ⌈n / per_block⌉)`.
+    pub fn blocks(self, n: usize) -> usize {
+        n.div_ceil(self.per_block()).max(1)
+    }
+
+    /// Rows of a sponge region over `n` inputs: `38·blocks + 1`.
+    pub fn rows(self, n: usize) -> usize {
+        ROWS_PER_BLOCK * self.blocks(n) + 1
+    }
+
+    /// Which of block `block`'s input slots hold an input (the rest are padding).
+    pub fn present(self, n: usize, block: usize) -> Vec<bool> {
+        let per = self.per_block();
+        (0..per).map(|k| block * per + k < n).collect()
+    }
+}
 
 /// What a row of the commitment region checks (each kind is one gate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,14 +83,9 @@ pub enum RowKind {
     Output,
 }
 
-/// Number of permutations (absorbed blocks) for `n` activations: `max(1, ⌈n/6⌉)`.
-pub fn blocks(n: usize) -> usize {
-    n.div_ceil(ACTIVATIONS_PER_BLOCK).max(1)
-}
-
-/// Rows the commitment of `n` activations uses: `38·blocks(n) + 1`.
+/// Rows the commitment of `n` activations uses: `38·max(1, ⌈n/6⌉) + 1`.
 pub fn rows(n: usize) -> usize {
-    ROWS_PER_BLOCK * blocks(n) + 1
+    Absorb::Activations.rows(n)
 }
 
 /// The kind of row `offset` (relative to the region start) in a region of `blocks` blocks.
@@ -72,11 +103,9 @@ pub fn row_kind(offset: usize, blocks: usize) -> RowKind {
     }
 }
 
-/// Every advice cell of a commitment region, plus the fixed "present slot" flags.
+/// Every advice cell of a sponge region.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitTrace {
-    /// Number of committed activations.
-    pub len: usize,
     /// One entry per row, `[s0, s1, s2, aux0, …, aux5]`.
     pub rows: Vec<[Fr; ADVICE_COLUMNS]>,
 }
@@ -84,23 +113,28 @@ pub struct CommitTrace {
 impl CommitTrace {
     /// The honest witness for committing `activations` (field encodings of signed values).
     pub fn new(activations: &[Fr]) -> Self {
-        let n = activations.len();
-        let nb = blocks(n);
+        Self::sponge(Absorb::Activations, activation_capacity(activations.len()), activations)
+    }
+
+    /// The honest witness for a sponge starting at `[0, 0, capacity]` over `inputs`.
+    pub fn sponge(absorb: Absorb, capacity: Fr, inputs: &[Fr]) -> Self {
+        let n = inputs.len();
+        let nb = absorb.blocks(n);
         let c = constants();
-        let mut rows = Vec::with_capacity(rows(n));
-        let mut state = [Fr::ZERO, Fr::ZERO, activation_capacity(n)];
-        for offset in 0..rows_for_blocks(nb) {
+        let mut rows = Vec::with_capacity(absorb.rows(n));
+        let mut state = [Fr::ZERO, Fr::ZERO, capacity];
+        for offset in 0..absorb.rows(n) {
             let mut row = [Fr::ZERO; ADVICE_COLUMNS];
             row[..WIDTH].copy_from_slice(&state);
             match row_kind(offset, nb) {
                 RowKind::Absorb { block } => {
-                    let first = block * ACTIVATIONS_PER_BLOCK;
-                    for k in 0..ACTIVATIONS_PER_BLOCK {
-                        if let Some(&a) = activations.get(first + k) {
+                    let first = block * absorb.per_block();
+                    for k in 0..absorb.per_block() {
+                        if let Some(&a) = inputs.get(first + k) {
                             row[WIDTH + k] = a;
                         }
                     }
-                    let packed = absorbed(&row, present(n, block));
+                    let packed = absorbed(&row, absorb, &absorb.present(n, block));
                     state[0] += packed[0];
                     state[1] += packed[1];
                 }
@@ -139,7 +173,7 @@ impl CommitTrace {
             }
             rows.push(row);
         }
-        CommitTrace { len: n, rows }
+        CommitTrace { rows }
     }
 
     /// The commitment: `s0` of the last row.
@@ -148,28 +182,23 @@ impl CommitTrace {
     }
 }
 
-fn rows_for_blocks(blocks: usize) -> usize {
-    ROWS_PER_BLOCK * blocks + 1
-}
-
-/// Which of block `block`'s six slots hold an activation when `n` are committed.
-pub fn present(n: usize, block: usize) -> [bool; ACTIVATIONS_PER_BLOCK] {
-    std::array::from_fn(|k| block * ACTIVATIONS_PER_BLOCK + k < n)
-}
-
-/// The two packed rate elements an absorb row adds: `Σ_k present_k·(aux_{3r+k} + 2^63)·2^(64k)`.
-fn absorbed(row: &[Fr; ADVICE_COLUMNS], present: [bool; ACTIVATIONS_PER_BLOCK]) -> [Fr; 2] {
-    let offset = two_pow(ACTIVATION_BITS - 1);
-    std::array::from_fn(|r| {
-        (0..SLOTS_PER_ELEMENT).fold(Fr::ZERO, |acc, k| {
-            let slot = r * SLOTS_PER_ELEMENT + k;
-            if present[slot] {
-                acc + (row[WIDTH + slot] + offset) * two_pow(ACTIVATION_BITS * k as u32)
-            } else {
-                acc
-            }
-        })
-    })
+/// The two rate elements an absorb row adds: for activations
+/// `Σ_k present_k·(aux_{3r+k} + 2^63)·2^(64k)`, for field elements `present_r·aux_r`.
+fn absorbed(row: &[Fr; ADVICE_COLUMNS], absorb: Absorb, present: &[bool]) -> [Fr; RATE] {
+    let input = |slot: usize| if present[slot] { row[WIDTH + slot] } else { Fr::ZERO };
+    match absorb {
+        Absorb::Activations => std::array::from_fn(|r| {
+            (0..SLOTS_PER_ELEMENT).fold(Fr::ZERO, |acc, k| {
+                let slot = r * SLOTS_PER_ELEMENT + k;
+                if present[slot] {
+                    acc + (input(slot) + two_pow(ACTIVATION_BITS - 1)) * two_pow(ACTIVATION_BITS * k as u32)
+                } else {
+                    acc
+                }
+            })
+        }),
+        Absorb::Elements => std::array::from_fn(input),
+    }
 }
 
 fn mds(x: &[Fr; WIDTH]) -> [Fr; WIDTH] {
