@@ -4,9 +4,21 @@
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::{MockProver, VerifyFailure};
 use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
 use halo2_proofs::halo2curves::ff::{Field, PrimeField};
-use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error, Instance};
+use halo2_proofs::plonk::{
+    create_proof, keygen_pk, keygen_vk, verify_proof, Advice, Circuit, Column, ConstraintSystem, Error,
+    Instance,
+};
+use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
+use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
+use halo2_proofs::poly::kzg::strategy::SingleStrategy;
+use halo2_proofs::transcript::{
+    Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer,
+};
 use poseidon_primitives::poseidon::primitives::{ConstantLength, ConstantLengthIden3, Hash, Spec};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use zkinfer_circuits::poseidon::native::{
     activation_capacity, constants, i64_to_fr, pack_activations, permute, slot, two_pow, DOMAIN_TAG,
 };
@@ -106,6 +118,8 @@ enum Tamper {
 #[derive(Clone, Debug)]
 struct CommitCircuit {
     values: Vec<i64>,
+    /// `false` for key generation: every activation is `Value::unknown()`.
+    known: bool,
     tamper: Tamper,
 }
 
@@ -122,7 +136,7 @@ impl Circuit<Fr> for CommitCircuit {
     type Params = ();
 
     fn without_witnesses(&self) -> Self {
-        self.clone()
+        CommitCircuit { known: false, ..self.clone() }
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
@@ -147,7 +161,10 @@ impl Circuit<Fr> for CommitCircuit {
                     .values
                     .iter()
                     .enumerate()
-                    .map(|(i, &v)| region.assign_advice(config.producer, i, Value::known(i64_to_fr(v))))
+                    .map(|(i, &v)| {
+                        let value = if self.known { Value::known(i64_to_fr(v)) } else { Value::unknown() };
+                        region.assign_advice(config.producer, i, value)
+                    })
                     .collect())
             },
         )?;
@@ -203,7 +220,7 @@ fn k_for(n: usize) -> u32 {
 
 fn mock(values: Vec<i64>, tamper: Tamper, commitment: Fr) -> MockProver<Fr> {
     let k = k_for(values.len());
-    let circuit = CommitCircuit { values, tamper };
+    let circuit = CommitCircuit { values, known: true, tamper };
     match MockProver::run(k, &circuit, vec![vec![commitment]]) {
         Ok(prover) => prover,
         Err(e) => panic!("synthesis failed: {e:?}"),
@@ -453,4 +470,45 @@ fn changed_element_changes_the_hash() {
             "permutation Column('Instance', 0) outside any region, on row 0".to_string(),
         ]
     );
+}
+
+// ---------------------------------------------------------------- a real proof
+
+/// Keygen (without witnesses), prove and verify; `Ok(false)` when the proof is rejected.
+fn prove_and_verify(values: Vec<i64>, commitment: Fr) -> Result<bool, Error> {
+    let k = k_for(values.len());
+    let params = ParamsKZG::<Bn256>::setup(k, StdRng::seed_from_u64(42));
+    let circuit = CommitCircuit { values, known: true, tamper: Tamper::None };
+    let vk = keygen_vk(&params, &circuit.without_witnesses())?;
+    let pk = keygen_pk(&params, vk, &circuit.without_witnesses())?;
+    // The prover is handed the honest commitment; the verifier gets `commitment`.
+    let honest = [commit_activations(&circuit.values)];
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
+        &params,
+        &pk,
+        &[circuit],
+        &[&[&honest]],
+        StdRng::seed_from_u64(7),
+        &mut transcript,
+    )?;
+    let proof = transcript.finalize();
+    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(&proof[..]);
+    let verified = verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
+        &params,
+        pk.get_vk(),
+        SingleStrategy::new(&params),
+        &[&[&[commitment]]],
+        &mut transcript,
+    );
+    Ok(verified.is_ok())
+}
+
+#[test]
+fn real_proof_binds_the_commitment() -> Result<(), Error> {
+    let values = activations(13, 29);
+    let honest = commit_activations(&values);
+    assert!(prove_and_verify(values.clone(), honest)?);
+    assert!(!prove_and_verify(values, honest + Fr::ONE)?);
+    Ok(())
 }
