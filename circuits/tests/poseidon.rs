@@ -113,6 +113,8 @@ enum Tamper {
     },
     /// Hand the chip the activation cells `i` and `j` in swapped order.
     Swap(usize, usize),
+    /// Hand the chip a witness one row short.
+    Truncate,
 }
 
 #[derive(Clone, Debug)]
@@ -174,10 +176,14 @@ impl Circuit<Fr> for CommitCircuit {
         let commitment = layouter.assign_region(
             || "poseidon commit",
             |mut region| match self.tamper {
-                Tamper::Trace { row, column } => {
+                Tamper::Trace { .. } | Tamper::Truncate => {
                     let values: Vec<Fr> = self.values.iter().map(|&v| i64_to_fr(v)).collect();
                     let mut trace = CommitTrace::new(&values);
-                    trace.rows[row][column] += Fr::ONE;
+                    if let Tamper::Trace { row, column } = self.tamper {
+                        trace.rows[row][column] += Fr::ONE;
+                    } else {
+                        trace.rows.pop();
+                    }
                     let capacity = activation_capacity(cells.len());
                     chip.assign_sponge(
                         &mut region,
@@ -294,6 +300,13 @@ fn instance_mismatch(n: usize) -> Vec<String> {
         format!("permutation Column('Advice', 1) outside any region, on row {}", rows(n) - 1),
         "permutation Column('Instance', 0) outside any region, on row 0".to_string(),
     ]
+}
+
+#[test]
+fn trace_of_the_wrong_length_is_a_synthesis_error() {
+    let values = activations(7, 31);
+    let circuit = CommitCircuit { values, known: true, tamper: Tamper::Truncate };
+    assert!(matches!(MockProver::run(k_for(7), &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis)));
 }
 
 #[test]

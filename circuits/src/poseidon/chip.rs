@@ -316,6 +316,7 @@ impl PoseidonChip {
     /// Assigns a given witness `trace` of a sponge over `inputs` starting at
     /// `[0, 0, capacity]` (as [`CommitTrace::sponge`] computes it, or altered by a test);
     /// the constraints are those of [`Self::commit`] and [`Self::hash_elements`].
+    /// Fails with `Error::Synthesis` when the trace does not have `absorb.rows(n)` rows.
     pub fn assign_sponge<'v, A: ActivationCell>(
         &self,
         region: &mut Region<'_, Fr>,
@@ -328,6 +329,11 @@ impl PoseidonChip {
         let cfg = &self.config;
         let n = inputs.len();
         let blocks = absorb.blocks(n);
+        let mut wrong_shape = false;
+        trace.map(|t| wrong_shape = t.rows.len() != absorb.rows(n));
+        if wrong_shape {
+            return Err(Error::Synthesis);
+        }
         let rc = &constants().round_constants;
         let mut last = None;
         for r in 0..absorb.rows(n) {
