@@ -4,7 +4,8 @@
 //! - [`field`]: signed integers as field elements;
 //! - [`range`]: range checks by byte decomposition;
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
-//! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches.
+//! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
+//! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
 //!
 //! halo2-axiom's `SimpleFloorPlanner` places every region at row 0, so chips take an
 //! absolute row `offset` and say how many rows they use; the caller keeps the cursor.
@@ -26,6 +27,7 @@
 
 pub mod field;
 pub mod lookup;
+pub mod poseidon;
 pub mod range;
 pub mod rescale;
 
