@@ -7,7 +7,19 @@ use std::time::Instant;
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::dev::{FailureLocation, MockProver, VerifyFailure};
 use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::plonk::{Circuit, Column, ConstraintSystem, Error, Instance};
+use halo2_proofs::halo2curves::bn256::{Bn256, G1Affine};
+use halo2_proofs::plonk::{
+    create_proof, keygen_pk, keygen_vk, verify_proof, Circuit, Column, ConstraintSystem, Error, Instance,
+    VerifyingKey,
+};
+use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
+use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
+use halo2_proofs::poly::kzg::strategy::SingleStrategy;
+use halo2_proofs::transcript::{
+    Blake2bRead, Blake2bWrite, Challenge255, TranscriptReadBuffer, TranscriptWriterBuffer,
+};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use zkinfer_circuits::matmul::{fr_from_i128, gate, known_values, FixedMatrix, MatmulChip, MatmulConfig};
 use zkinfer_quantize::fixed::{rescale, Scale};
 use zkinfer_quantize::int::ops::linear;
@@ -280,4 +292,61 @@ fn smollm2_layer0_k_proj() {
     y[3 * 192 + 191] -= 1;
     c.y = known_values(&y);
     assert_check_fails(run(&c, k, y[0]), &c);
+}
+
+/// A real two-phase KZG proof of `c` with public input `y00`.
+fn prove(params: &ParamsKZG<Bn256>, c: &MatmulCircuit, y00: i128) -> Vec<u8> {
+    let vk = keygen_vk(params, &c.without_witnesses()).expect("vk");
+    let pk = keygen_pk(params, vk, &c.without_witnesses()).expect("pk");
+    let inst = [fr_from_i128(y00)];
+    let mut transcript = Blake2bWrite::<_, G1Affine, Challenge255<_>>::init(vec![]);
+    create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<Bn256>, _, _, _, _>(
+        params,
+        &pk,
+        std::slice::from_ref(c),
+        &[&[&inst]],
+        ChaCha20Rng::seed_from_u64(9),
+        &mut transcript,
+    )
+    .expect("proof");
+    transcript.finalize()
+}
+
+fn verifies(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>, proof: &[u8], y00: i128) -> bool {
+    let inst = [fr_from_i128(y00)];
+    let mut transcript = Blake2bRead::<_, G1Affine, Challenge255<_>>::init(proof);
+    verify_proof::<KZGCommitmentScheme<Bn256>, VerifierSHPLONK<'_, Bn256>, _, _, _>(
+        params,
+        vk,
+        SingleStrategy::new(params),
+        &[&[&inst]],
+        &mut transcript,
+    )
+    .is_ok()
+}
+
+/// The real prover runs both phases: an honest proof verifies, a proof of a tampered
+/// accumulator does not, and a verifying key for other weights rejects the honest proof.
+#[test]
+fn kzg_proofs_verify_only_for_the_right_product_and_weights() {
+    let mut rng = Rng(8);
+    let mut l = random_qlinear(&mut rng, 8, 16);
+    let (mut c, _, mut y, k) = honest(&mut rng, &l, Shape(4, 4), 32);
+    let params = ParamsKZG::<Bn256>::setup(k, ChaCha20Rng::seed_from_u64(0));
+    let vk = keygen_vk(&params, &c.without_witnesses()).expect("vk");
+
+    let proof = prove(&params, &c, y[0]);
+    assert!(verifies(&params, &vk, &proof, y[0]), "honest proof");
+    assert!(!verifies(&params, &vk, &proof, y[0] + 1), "wrong public output");
+
+    l.weight[5] = if l.weight[5] == 127 { 126 } else { l.weight[5] + 1 };
+    l.group_scale[0] = l.group_scale[0].max(1);
+    let other = MatmulCircuit { w: FixedMatrix::from_qlinear(&l).expect("weights"), ..c.clone() };
+    let other_vk = keygen_vk(&params, &other.without_witnesses()).expect("vk");
+    assert!(!verifies(&params, &other_vk, &proof, y[0]), "other weights");
+
+    y[2 * 8 + 7] += 1;
+    c.y = known_values(&y);
+    let bad = prove(&params, &c, y[0]);
+    assert!(!verifies(&params, &vk, &bad, y[0]), "tampered accumulator");
 }
