@@ -350,3 +350,105 @@ fn kzg_proofs_verify_only_for_the_right_product_and_weights() {
     let bad = prove(&params, &c, y[0]);
     assert!(!verifies(&params, &vk, &bad, y[0]), "tampered accumulator");
 }
+
+/// Two products over the same activations (like `k_proj` and `v_proj`), stacked in rows;
+/// the second's activation cells are copies of the first's.
+#[derive(Clone)]
+struct SharedInput {
+    shape: Shape,
+    w: [FixedMatrix; 2],
+    x: [Vec<Value<Fr>>; 2],
+    y: [Vec<Value<Fr>>; 2],
+}
+
+impl Circuit<Fr> for SharedInput {
+    type Config = MatmulConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = Shape;
+
+    fn without_witnesses(&self) -> Self {
+        let unknown = |v: &Vec<Value<Fr>>| vec![Value::unknown(); v.len()];
+        SharedInput {
+            x: [unknown(&self.x[0]), unknown(&self.x[1])],
+            y: [unknown(&self.y[0]), unknown(&self.y[1])],
+            ..self.clone()
+        }
+    }
+
+    fn params(&self) -> Shape {
+        self.shape
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, p: Shape) -> MatmulConfig {
+        MatmulConfig::configure(meta, p.0, p.1)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> MatmulConfig {
+        Self::configure_with_params(meta, Shape::default())
+    }
+
+    fn synthesize(&self, config: MatmulConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        let chip = MatmulChip::construct(config);
+        let first = chip.assign_inputs(&mut layouter, 0, &self.w[0], &self.x[0], &self.y[0])?;
+        let offset = chip.config().rows_needed(&self.w[0]);
+        let second = chip.assign_inputs(&mut layouter, offset, &self.w[1], &self.x[1], &self.y[1])?;
+        layouter.assign_region(
+            || "shared activations",
+            |mut region| {
+                for (a, b) in first.x.iter().zip(&second.x) {
+                    region.constrain_equal(a.cell, b.cell);
+                }
+                Ok(())
+            },
+        )?;
+        layouter.next_phase();
+        chip.assign_check(&mut layouter, &first)?;
+        chip.assign_check(&mut layouter, &second)
+    }
+}
+
+#[test]
+fn stacked_products_share_copied_activations() {
+    let mut rng = Rng(10);
+    let shape = Shape(2, 4);
+    let (l0, l1) = (random_qlinear(&mut rng, 8, 16), random_qlinear(&mut rng, 6, 16));
+    let (w0, w1) = (FixedMatrix::from_qlinear(&l0).expect("w0"), FixedMatrix::from_qlinear(&l1).expect("w1"));
+    let x: Vec<i64> = (0..2 * 16).map(|_| rng.signed(32)).collect();
+    let (y0, y1) = (w0.accumulators(&x).expect("y0"), w1.accumulators(&x).expect("y1"));
+    let mut c = SharedInput {
+        shape,
+        w: [w0, w1],
+        x: [known_values(&x), known_values(&x)],
+        y: [known_values(&y0), known_values(&y1)],
+    };
+    let cfg = MatmulConfig::configure(&mut ConstraintSystem::default(), shape.0, shape.1);
+    let rows = cfg.rows_needed(&c.w[0]) + cfg.rows_needed(&c.w[1]);
+    assert_eq!(rows, (8 + 16 * 2) + (6 + 16 * 2));
+    let k = 7;
+    assert_eq!(MockProver::run(k, &c, vec![]).expect("synthesis").verify(), Ok(()));
+
+    // The second product proves its own (consistent) product of different activations:
+    // only the copy constraints catch it, in the activation column of the changed token.
+    let mut x1 = x.clone();
+    x1[16 + 4] += 3; // token 1, input 4
+    c.x[1] = known_values(&x1);
+    c.y[1] = known_values(&c.w[1].accumulators(&x1).expect("y1"));
+    let errs = MockProver::run(k, &c, vec![]).expect("synthesis").verify().expect_err("copy broken");
+    let first_x4 = 8 + 4 * 2 + 1; // block 0 of input 4 in the first product
+    let second_x4 = 40 + 6 + 4 * 2 + 1;
+    let rows: Vec<_> = errs
+        .iter()
+        .map(|e| match e {
+            VerifyFailure::Permutation { column, location } => (column.to_string(), location.clone()),
+            other => panic!("unexpected failure {other:?}"),
+        })
+        .collect();
+    let act1 = "Column('Advice', 1)".to_string();
+    assert_eq!(
+        rows,
+        [
+            (act1.clone(), FailureLocation::OutsideRegion { row: first_x4 }),
+            (act1, FailureLocation::OutsideRegion { row: second_x4 })
+        ]
+    );
+}
