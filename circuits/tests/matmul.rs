@@ -165,12 +165,13 @@ fn assert_check_fails(result: Result<(), Vec<VerifyFailure>>, circuit: &MatmulCi
     }
 }
 
-/// Small shapes: `B = 2` blocks (carry rows), `B = 1`, and a last block padded with zeros.
+/// Small shapes: `B = 2` blocks (carry rows), `B = 1` (with and without padding), a last
+/// block padded with zeros, one lane.
 #[test]
 fn honest_witness_passes_for_small_shapes() {
     let mut rng = Rng(1);
     let l = random_qlinear(&mut rng, 8, 16);
-    for lanes in [4, 8, 3, 1] {
+    for lanes in [4, 8, 3, 1, 16] {
         let (c, _, y, k) = honest(&mut rng, &l, Shape(4, lanes), 32);
         assert_eq!(run(&c, k, y[0]), Ok(()), "lanes {lanes}");
     }
