@@ -261,6 +261,9 @@ fn bad_shapes_are_errors() {
     assert!(FixedMatrix::new(1, 1, vec![1 << 41]).is_err());
     let w = FixedMatrix::new(2, 3, vec![1; 6]).expect("matrix");
     assert!(w.accumulators(&[1; 4]).is_err());
+    // Activations for 3 tokens where the chip has 4 columns: synthesis refuses.
+    let c = MatmulCircuit { shape: Shape(4, 2), w, x: known_values(&[1i64; 9]), y: known_values(&[3i64; 8]) };
+    assert!(matches!(MockProver::run(6, &c, vec![vec![fr_from_i128(3)]]), Err(Error::Synthesis)));
 }
 
 fn slice_dir() -> PathBuf {

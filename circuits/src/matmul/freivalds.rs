@@ -94,12 +94,31 @@ impl MatmulConfig {
     /// # Panics
     /// If `tokens` or `lanes` is 0 (a configuration bug, not a data error).
     pub fn configure(meta: &mut ConstraintSystem<Fr>, tokens: usize, lanes: usize) -> Self {
-        assert!(tokens > 0 && lanes > 0, "matmul needs at least one token and one lane");
-        let act: Vec<Column<Advice>> = (0..tokens).map(|_| meta.advice_column_in(FirstPhase)).collect();
+        let act = (0..tokens).map(|_| meta.advice_column_in(FirstPhase)).collect();
+        let weight = (0..lanes).map(|_| meta.fixed_column()).collect();
+        Self::configure_with_columns(meta, act, weight)
+    }
+
+    /// Like [`configure`](Self::configure), over activation and weight columns that other
+    /// chips may share (rows the matmul does not use stay free for them). Enables equality
+    /// on `act`.
+    ///
+    /// # Panics
+    /// If `act` or `weight` is empty, or an `act` column is not a first-phase column.
+    pub fn configure_with_columns(
+        meta: &mut ConstraintSystem<Fr>,
+        act: Vec<Column<Advice>>,
+        weight: Vec<Column<Fixed>>,
+    ) -> Self {
+        assert!(!act.is_empty() && !weight.is_empty(), "matmul needs at least one token and one lane");
+        assert!(
+            act.iter().all(|c| c.column_type().phase() == 0),
+            "matmul activations must be committed before the challenges (first phase)"
+        );
         for &c in &act {
             meta.enable_equality(c);
         }
-        let weight: Vec<Column<Fixed>> = (0..lanes).map(|_| meta.fixed_column()).collect();
+        let lanes = weight.len();
         let r = meta.challenge_usable_after(FirstPhase);
         let s = meta.challenge_usable_after(FirstPhase);
         let h = meta.advice_column_in(SecondPhase);
