@@ -12,8 +12,9 @@
 //!                                         u_i = Σ_j r^j W[j][i]   (u = rᵀ·W)
 //! ```
 //!
-//! If `Y ≠ W·X` the difference is a nonzero polynomial in `(r, s)` of degree below
-//! `n + T`, so a cheating prover passes with probability at most `(n + T) / p ≈ 2^-243`.
+//! If `Y ≠ W·X` the difference `Σ_t Σ_j s^t r^j (Y − W·X)[j][t]` is a nonzero polynomial in
+//! `(r, s)` of degree below `n + T`, so by Schwartz–Zippel a cheating prover passes with
+//! probability at most `(n + T) / p` (below `2^-230` for any layer).
 //! With `|W| ≤ 2^40`, `|X| < 2^31` and `d ≤ 2^20`, `|Y| < 2^91 ≪ p`, so field equality is
 //! integer equality.
 //!
@@ -26,9 +27,9 @@
 //! | rows | `act_0..act_{T-1}` (adv 1) | `w_0..w_{L-1}` (fixed) | `h` (adv 2) | `acc` (adv 2) | gates |
 //! |---|---|---|---|---|---|
 //! | `k = 0` | `Y[n-1][·]` | | | `v(y)` | `Y_START` |
-//! | `k = 1..n` | `Y[n-1-k][·]` | | | `acc[-1]·r + v(y)` | `Y_STEP` |
+//! | `k = 1..n-1` | `Y[n-1-k][·]` | | | `acc[-1]·r + v(y)` | `Y_STEP` |
 //! | input `i`, block `B-1` | | `W[(B-1)L + c][i]` | `U` | `acc[-1]` | `U_START`, `CARRY` |
-//! | input `i`, block `b` | | `W[bL + c][i]` | `h[-1]·r^L + U` | `acc[-1]` | `U_STEP`, `CARRY` |
+//! | input `i`, block `0 < b < B-1` | | `W[bL + c][i]` | `h[-1]·r^L + U` | `acc[-1]` | `U_STEP`, `CARRY` |
 //! | input `i`, block `0` | `X[i][·]` | `W[c][i]` | `u_i` | `acc[-1] − u_i·v(x)` | `U_STEP`, `DOT` |
 //! | last row (`i = d-1`, block 0) | `X[d-1][·]` | `W[c][d-1]` | `u_{d-1}` | `0` | …, `CHECK` |
 //!
@@ -47,11 +48,25 @@
 //!
 //! # Cost
 //!
-//! Advice cells per product: `T·(n + d) + n + 2·d·⌈n/L⌉` for `n·d·T` multiply-accumulates,
-//! i.e. about `2/(L·T) + (1/n + 1/d)·(1 + 1/T)` cells per MAC; `n + d·⌈n/L⌉` rows;
-//! `L` fixed columns. SmolLM2's `k_proj` (`192 × 576`) with `T = 4`, `L = 32`: 10,176 cells
-//! for 442,368 MACs = 0.023 cells per MAC. A wide-row dot-product gate needs at least
-//! `(L + 1)/L` cells per MAC, since every MAC puts an activation in an advice cell.
+//! Advice cells per product: `T·(n + d)` for `Y` and `X`, `n` for `acc` on the output rows,
+//! and `2·d·⌈n/L⌉` for `h` and `acc` on the weight rows; for `n·d·T` multiply-accumulates:
+//!
+//! ```text
+//!   cells/MAC = 1/n + 1/d + 1/(d·T) + 2·⌈n/L⌉/(n·T)   ≈ 1/n + 1/d + 2/(L·T)
+//! ```
+//!
+//! over `n + d·⌈n/L⌉` rows of `T + 2` advice and `L` fixed columns. SmolLM2's `k_proj`
+//! (`192 × 576`) with `T = 4`, `L = 32`: 10,176 cells for 442,368 MACs, 0.023 cells per
+//! MAC (`L = 64`: 0.015). More lanes trade fixed columns (keygen time, one opening each in
+//! the proof) for fewer rows; `L ≥ n` leaves one row per input. A wide-row dot-product
+//! gate needs at least `(L + 1)/L` cells per MAC, since every MAC puts an activation in an
+//! advice cell.
+//!
+//! # Trust boundary
+//!
+//! The chip proves `Y = W·X` for whatever field elements sit in the activation cells; that
+//! they are integers below `2^31` is the producing chip's range check. The outputs need
+//! none: they equal the exact integer products.
 //!
 //! # Use
 //!
