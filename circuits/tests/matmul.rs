@@ -456,3 +456,32 @@ fn stacked_products_share_copied_activations() {
         ]
     );
 }
+
+/// Random shapes (`n ≤ 12`, `d ≤ 20`, `T ≤ 4`, `L ≤ 9`) and random weights of up to 24
+/// bits: the honest witness passes, and one changed activation or output fails the check.
+#[test]
+fn random_shapes_pass_honestly_and_fail_when_tampered() {
+    let mut rng = Rng(11);
+    for case in 0..40 {
+        let (n, d) = (1 + rng.next() as usize % 12, 1 + rng.next() as usize % 20);
+        let shape = Shape(1 + rng.next() as usize % 4, 1 + rng.next() as usize % 9);
+        let w = FixedMatrix::new(n, d, (0..n * d).map(|_| rng.signed(24)).collect()).expect("w");
+        let x: Vec<i64> = (0..shape.0 * d).map(|_| rng.signed(32)).collect();
+        let mut y = w.accumulators(&x).expect("y");
+        let mut c = MatmulCircuit { shape, w, x: known_values(&x), y: known_values(&y) };
+        let cfg = MatmulConfig::configure(&mut ConstraintSystem::default(), shape.0, shape.1);
+        let k = (cfg.rows_needed(&c.w) + 10).next_power_of_two().trailing_zeros().max(4);
+        assert_eq!(run(&c, k, y[0]), Ok(()), "case {case}: n {n}, d {d}, {shape:?}");
+        if case % 2 == 0 {
+            let at = rng.next() as usize % y.len();
+            y[at] += 1 + (rng.next() % 1000) as i128;
+            c.y = known_values(&y);
+        } else {
+            let mut x = x;
+            let at = rng.next() as usize % x.len();
+            x[at] -= 1 + (rng.next() % 1000) as i64;
+            c.x = known_values(&x);
+        }
+        assert_check_fails(run(&c, k, y[0]), &c);
+    }
+}
