@@ -1,5 +1,7 @@
 //! The fixed integer weight matrix a matmul chip binds into the verifying key.
 
+use std::sync::Arc;
+
 use zkinfer_quantize::qmodel::QLinear;
 
 use super::MatmulError;
@@ -10,11 +12,12 @@ use super::MatmulError;
 pub const MAX_WEIGHT: i64 = 1 << 40;
 
 /// A `rows × cols` integer matrix, row-major: `W[j][i]` weighs input `i` in output `j`.
+/// Cloning shares the values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FixedMatrix {
     rows: usize,
     cols: usize,
-    values: Vec<i64>,
+    values: Arc<[i64]>,
 }
 
 impl FixedMatrix {
@@ -29,7 +32,7 @@ impl FixedMatrix {
         if let Some(at) = values.iter().position(|w| w.unsigned_abs() > MAX_WEIGHT as u64) {
             return Err(MatmulError::WeightTooLarge { row: at / cols, col: at % cols, value: values[at] });
         }
-        Ok(FixedMatrix { rows, cols, values })
+        Ok(FixedMatrix { rows, cols, values: values.into() })
     }
 
     /// The effective integer weights `w_ji · c_jg` of a quantized linear layer (each below
