@@ -5,6 +5,7 @@
 //! - [`range`]: range checks by byte decomposition;
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
 //! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
+//! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
 //! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
 //!
 //! halo2-axiom's `SimpleFloorPlanner` places every region at row 0, so chips take an
@@ -27,6 +28,7 @@
 
 pub mod field;
 pub mod lookup;
+pub mod matmul;
 pub mod poseidon;
 pub mod range;
 pub mod rescale;
