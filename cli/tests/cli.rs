@@ -7,10 +7,17 @@ fn zkinfer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("binary runs")
 }
 
+/// `ZKINFER_SLICE_DIR`, else `../shared/models/smollm2-slice` beside the repository, else
+/// `/work/shared/models/smollm2-slice`.
 fn slice_dir() -> PathBuf {
-    std::env::var("ZKINFER_SLICE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice")
-    })
+    if let Ok(p) = std::env::var("ZKINFER_SLICE_DIR") {
+        return PathBuf::from(p);
+    }
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/models/smollm2-slice")
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -3,6 +3,7 @@
 //! reference forward passes that the circuits constrain.
 #![deny(missing_docs)]
 
+pub mod census;
 pub mod config;
 pub mod error;
 pub mod fixed;

@@ -267,3 +267,134 @@ pub fn swiglu(
 pub fn add(a: &[i64], b: &[i64], bits: u32) -> Vec<i64> {
     a.iter().zip(b).map(|(&x, &y)| saturate(x as i128 + y as i128, bits)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qmodel::GROUP;
+
+    fn tables() -> Tables {
+        Tables::generate()
+    }
+
+    #[test]
+    fn rmsnorm_follows_its_formula_step_by_step() {
+        let t = tables();
+        // x = [3, 4] at 8 fractional bits: Σx² = 25·2^16, ms = 12.5·2^16 + eps.
+        let n = QNorm { weight: vec![1 << 12, 1 << 13], frac: 12, out: Scale::new(10, 24), eps: 1 };
+        let tr = rmsnorm(&[3 << 8, 4 << 8], &n, &t);
+        assert_eq!(tr.sum_sq, vec![25 << 16]);
+        assert_eq!(tr.mean_sq, vec![(25 << 15) + 1]);
+        let (m, e) = normalize(tr.mean_sq[0], 16, 2);
+        assert_eq!((tr.mant[0], tr.exp[0]), (m, e));
+        assert_eq!(tr.rsqrt[0], t.rsqrt.values[m as usize]);
+        let r = tr.rsqrt[0] as i128;
+        let shift = 23 + e + 12 - 10;
+        assert_eq!(
+            tr.out,
+            vec![rescale((3 << 8) * r * (1 << 12), shift, 24), rescale((4 << 8) * r * (1 << 13), shift, 24)]
+        );
+        // Real values: x/rms·g = 3/√12.5 ≈ 0.8485 and 4/√12.5·2 ≈ 2.2627, at 2^-10.
+        assert!((tr.out[0] as f64 / 1024.0 - 0.8485).abs() < 2e-3, "{:?}", tr.out);
+        assert!((tr.out[1] as f64 / 1024.0 - 2.2627).abs() < 2e-3, "{:?}", tr.out);
+    }
+
+    #[test]
+    fn linear_applies_group_codes_then_one_rescale() {
+        let cols = GROUP + 2;
+        let mut weight = vec![0i8; cols];
+        weight[0] = 3;
+        weight[GROUP] = -5;
+        let l = QLinear {
+            rows: 1,
+            cols,
+            weight,
+            group_scale: vec![2, 7],
+            mult: vec![3],
+            shift: 2,
+            out: Scale::new(0, 8),
+        };
+        let mut x = vec![0i64; cols];
+        x[0] = 10;
+        x[GROUP] = 1;
+        // acc = 3·2·10 − 5·7·1 = 25; y = round_shift(25·3, 2) = round(18.75) = 19.
+        assert_eq!(linear(&x, 1, &l), vec![19]);
+        // Saturation at 8 bits.
+        x[0] = 1000;
+        assert_eq!(linear(&x, 1, &l), vec![127]);
+    }
+
+    #[test]
+    fn rope_is_the_identity_at_position_zero_and_rotates_after() {
+        let rt = RopeTable::generate(2, 4, 10_000.0);
+        let x = vec![100, -7, 33, 9, 100, -7, 33, 9];
+        let y = rope(&x, 2, 1, 4, &rt, 24);
+        assert_eq!(&y[..4], &x[..4]);
+        // Position 1, i = 0: angle 1 rad.
+        let (c, s) = (rt.cos[2] as i128, rt.sin[2] as i128);
+        assert_eq!(y[4], rescale(100 * c - 33 * s, ROPE_FRAC, 24));
+        assert_eq!(y[6], rescale(33 * c + 100 * s, ROPE_FRAC, 24));
+    }
+
+    fn shape(t: usize) -> AttnShape {
+        AttnShape {
+            t,
+            heads: 1,
+            kv_heads: 1,
+            head_dim: 2,
+            score_mult: 1,
+            score_shift: 1,
+            score: Scale::new(12, 32),
+            v: Scale::new(8, 24),
+        }
+    }
+
+    #[test]
+    fn attention_edges_are_exact() {
+        let t = tables();
+        // One token: p = 2^16 exactly and the head equals v.
+        let tr = attention(&[5, 6], &[7, 8], &[300, -200], shape(1), &t);
+        assert_eq!((tr.exp[0], tr.sum[0], tr.sum_mant[0], tr.sum_exp[0]), (65536, 65536, 32768, 1));
+        assert_eq!(tr.recip[0], 65536);
+        assert_eq!(tr.probs[0], 65536);
+        assert_eq!(tr.heads, vec![300, -200]);
+        // Two tokens with equal scores: each p = 2^15; the second head is the mean of v.
+        let tr = attention(&[1, 0, 1, 0], &[4, 0, 4, 0], &[100, 0, 301, 0], shape(2), &t);
+        assert_eq!(&tr.probs[2..4], &[32768, 32768]);
+        assert_eq!(tr.heads[2], round_shift((100 + 301) * 32768, PROB_FRAC) as i64); // 200.5 -> 201
+                                                                                     // Causal: the first token never sees the second.
+        assert_eq!(tr.probs[1], 0);
+        assert_eq!(tr.heads[0], 100);
+        // A score far below the max saturates z and gets probability 0.
+        let tr =
+            attention(&[1 << 12, 0, 1 << 12, 0], &[-(1 << 12), 0, 1 << 12, 0], &[7, 0, 9, 0], shape(2), &t);
+        assert_eq!(tr.exp[2], 0);
+        assert_eq!(tr.probs[3], 65536);
+    }
+
+    #[test]
+    fn swiglu_and_residual_round_and_saturate() {
+        let t = tables();
+        let (s, m) = swiglu(&[2048, 40_000, -40_000], &[3, 5, 5], Scale::new(1, 24), Scale::new(2, 24), &t);
+        assert_eq!(s, vec![t.silu(2048), 40_000, 0]);
+        // shift = 11 + 1 − 2 = 10.
+        assert_eq!(m, vec![rescale(s[0] as i128 * 3, 10, 24), rescale(40_000 * 5, 10, 24), 0]);
+        assert_eq!(add(&[i32::MAX as i64, -5], &[10, 3], 32), vec![i32::MAX as i64, -2]);
+        assert_eq!(add(&[i32::MIN as i64], &[-1], 32), vec![i32::MIN as i64]);
+    }
+
+    #[test]
+    fn embedding_rows_are_rescaled_effective_weights() {
+        let l = QLinear {
+            rows: 2,
+            cols: 2,
+            weight: vec![1, 2, -3, 4],
+            group_scale: vec![10, 20],
+            mult: vec![5, 7],
+            shift: 1,
+            out: Scale::new(0, 32),
+        };
+        // Token 1: effective weights [-60, 80], times 7, halved.
+        assert_eq!(embed(&l, &[1]), vec![-210, 280]);
+    }
+}

@@ -1,0 +1,37 @@
+//! halo2 chips (KZG over BN254, halo2-axiom) that constrain the integer model's
+//! fixed-point operations exactly as `zkinfer_quantize` computes them.
+//!
+//! - [`field`]: signed integers as field elements;
+//! - [`range`]: range checks by byte decomposition;
+//! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
+//! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
+//! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
+//! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
+//!
+//! halo2-axiom's `SimpleFloorPlanner` places every region at row 0, so chips take an
+//! absolute row `offset` and say how many rows they use; the caller keeps the cursor.
+//!
+//! # Cost per element
+//!
+//! With `R(b) = ⌈b/8⌉ + 1` (the rows of a `b`-bit range check):
+//!
+//! | chip | advice columns | rows | assigned advice cells | lookups |
+//! |---|---|---|---|---|
+//! | range, `b` bits | 1 | `R(b)` | `R(b)` | 1 per column |
+//! | rescale (`n`, `bits`, `x_bits`) | 7 | `max(R(n), R(bits), R(x_bits − n))` | `4 + R(n) + R(bits) + R(x_bits − n)` | 3 |
+//! | table lookup | 2 | 1 | 2 | 1 |
+//! | extended lookup (`x_bits`) | 7 | `R(x_bits)` | `6 + R(x_bits)` | 2 |
+//!
+//! For example a rescale with `n = 20`, `bits = 16`, `x_bits = 64` assigns 18 cells in a
+//! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block.
+#![deny(missing_docs)]
+
+pub mod field;
+pub mod lookup;
+pub mod matmul;
+pub mod poseidon;
+pub mod range;
+pub mod rescale;
+
+#[cfg(test)]
+mod testing;
