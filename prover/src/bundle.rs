@@ -130,6 +130,14 @@ pub enum BundleError {
         /// The verifier's params.
         verifier: String,
     },
+    /// The bundle holds another number of chunks than the model has.
+    #[error("the bundle holds {got} chunk proofs, the model has {expected} chunks")]
+    ChunkCount {
+        /// The model's chunk count.
+        expected: usize,
+        /// The bundle's.
+        got: usize,
+    },
     /// The chunk proof did not verify.
     #[error("chunk {index}: {source}")]
     Verify {
@@ -235,6 +243,17 @@ impl Bundle {
                 verifier: params.to_string(),
             })
         }
+    }
+
+    /// Checks the SRS, that there is one proof per verifying key in `vks` (the model's
+    /// chunk order), and every chunk proof against its key. Linking the chunks' public
+    /// inputs to each other is the caller's job: this crate does not know their layout.
+    pub fn verify(&self, params: &VerifierParams, vks: &[VerifyingKey<G1Affine>]) -> Result<(), BundleError> {
+        self.check_srs(params)?;
+        if self.chunks.len() != vks.len() {
+            return Err(BundleError::ChunkCount { expected: vks.len(), got: self.chunks.len() });
+        }
+        self.chunks.iter().zip(vks).try_for_each(|(chunk, vk)| chunk.verify(params, vk))
     }
 
     /// Encodes the bundle (see the module docs).

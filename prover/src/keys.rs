@@ -28,6 +28,7 @@ use std::any::type_name;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -39,7 +40,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::cache_dir::{cache_root, write_atomic, CACHE_ENV};
-use crate::srs::Srs;
+use crate::srs::{Srs, MAX_K};
 
 const MAGIC: &[u8; 8] = b"ZKIPKEY\0";
 const FORMAT_VERSION: u32 = 1;
@@ -133,19 +134,39 @@ pub fn vk_to_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
 
 /// Reads a vk written by [`vk_to_bytes`]; the gates come from the circuit type `C` and its
 /// `params`, so the result must be checked against a trusted [`vk_hash`].
+///
+/// halo2's reader trusts the header: it allocates by the `k` it finds and asserts the
+/// circuit fits the field's FFT domain. The header is checked first (version 2, `k` in
+/// `1..=MAX_K`, no selector compression, which [`keygen`] never uses) and any remaining
+/// panic inside halo2 is caught and returned as an error.
 pub fn vk_from_bytes<C: Circuit<Fr>>(
     bytes: &[u8],
     params: C::Params,
 ) -> Result<VerifyingKey<G1Affine>, KeyError> {
+    let bad = |reason: String| KeyError::BadVk(io::Error::new(io::ErrorKind::InvalidData, reason));
+    let [version, k0, k1, k2, k3, compress, ..] = *bytes else {
+        return Err(bad(format!("{} bytes is too short for a verifying key", bytes.len())));
+    };
+    if version != 2 {
+        return Err(bad(format!("unsupported verifying key version {version}")));
+    }
+    let k = u32::from_le_bytes([k0, k1, k2, k3]);
+    if !(1..=MAX_K).contains(&k) {
+        return Err(bad(format!("k = {k} is outside 1..={MAX_K}")));
+    }
+    if compress != 0 {
+        return Err(bad("compressed selectors are not supported".into()));
+    }
     let mut reader = bytes;
-    let vk =
-        VerifyingKey::read::<_, C>(&mut reader, SerdeFormat::Processed, params).map_err(KeyError::BadVk)?;
+    let read = panic::catch_unwind(AssertUnwindSafe(|| {
+        VerifyingKey::read::<_, C>(&mut reader, SerdeFormat::Processed, params)
+    }));
+    let vk = match read {
+        Ok(result) => result.map_err(KeyError::BadVk)?,
+        Err(_) => return Err(bad(format!("halo2 cannot build this circuit's domain at k = {k}"))),
+    };
     if !reader.is_empty() {
-        let extra = reader.len();
-        return Err(KeyError::BadVk(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{extra} trailing bytes after the verifying key"),
-        )));
+        return Err(bad(format!("{} trailing bytes after the verifying key", reader.len())));
     }
     Ok(vk)
 }

@@ -74,6 +74,13 @@ fn round_trip_keeps_everything_and_the_proofs_verify() {
     read.chunks[0].verify(&vp, mul.get_vk()).expect("chunk 0 verifies");
     read.chunks[1].verify(&vp, add.get_vk()).expect("chunk 1 verifies");
 
+    let vks = [mul.get_vk().clone(), add.get_vk().clone()];
+    read.verify(&vp, &vks).expect("the whole bundle verifies");
+    let err = read.verify(&vp, &vks[..1]).expect_err("a chunk too many");
+    assert!(matches!(err, BundleError::ChunkCount { expected: 1, got: 2 }), "{err}");
+    let err = read.verify(&vp, &[vks[1].clone(), vks[0].clone()]).expect_err("swapped chunk order");
+    assert!(matches!(err, BundleError::VkMismatch { index: 0, .. }), "{err}");
+
     let err = read.chunks[0].verify(&vp, add.get_vk()).expect_err("another chunk's vk");
     assert!(matches!(err, BundleError::VkMismatch { index: 0, .. }), "{err}");
 

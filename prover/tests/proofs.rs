@@ -180,6 +180,16 @@ fn vk_bytes_round_trip_and_hash_binds_the_gates() {
     padded.push(0);
     assert!(vk_from_bytes::<TestCircuit>(&padded, Op::Mul).is_err(), "trailing bytes");
     assert!(vk_from_bytes::<TestCircuit>(&bytes[..bytes.len() - 1], Op::Mul).is_err(), "truncated");
+    for (offset, value, what) in [(0, 9, "version"), (1, 60, "k"), (4, 0x80, "k"), (5, 1, "compression")] {
+        let mut bad = bytes.clone();
+        bad[offset] = value;
+        let err = vk_from_bytes::<TestCircuit>(&bad, Op::Mul).expect_err(what);
+        assert!(err.to_string().contains("invalid verifying key"), "{what}: {err}");
+    }
+    let mut huge_k = bytes.clone();
+    huge_k[1] = 28;
+    assert!(vk_from_bytes::<TestCircuit>(&huge_k, Op::Mul).is_err(), "k too big for the FFT domain");
+    assert!(vk_from_bytes::<TestCircuit>(&bytes[..3], Op::Mul).is_err(), "no header");
     assert_eq!(
         vk_hash(mul.get_vk()).to_string().parse::<zkinfer_prover::VkHash>().ok(),
         Some(vk_hash(&back))

@@ -55,7 +55,8 @@ fn rmsnorm(d: u64, t: u64) -> Census {
 /// residual add.
 pub fn attention(c: &LlamaConfig, t: usize) -> Census {
     let (d, t) = (c.hidden_size as u64, t as u64);
-    let (q, kv, h, hd) = (c.q_dim() as u64, c.kv_dim() as u64, c.num_attention_heads as u64, c.head_dim as u64);
+    let (q, kv, h, hd) =
+        (c.q_dim() as u64, c.kv_dim() as u64, c.num_attention_heads as u64, c.head_dim as u64);
     let pairs = h * t * (t + 1) / 2; // causal (query, key) pairs over all heads
     rmsnorm(d, t).plus(Census {
         fixed_macs: d * (q + 2 * kv) * t + q * d * t,
