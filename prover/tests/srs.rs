@@ -37,6 +37,11 @@ fn damaged_cache_file_is_regenerated() {
     let cache = SrsCache::new(dir.path());
     let good = raw_bytes(&cache.insecure(6).expect("generate"));
     let path = cache.insecure_path(6);
+    let sidecar = path.with_extension("params.sha256");
+    assert!(sidecar.exists(), "the checksum is written beside the file");
+    fs::write(&sidecar, "00").expect("damage the checksum");
+    assert_eq!(raw_bytes(&cache.insecure(6).expect("fully checked load")), good);
+    assert_eq!(fs::read_to_string(&sidecar).expect("repaired checksum").len(), 64);
     let mut bytes = fs::read(&path).expect("read the cache file");
     bytes[100] ^= 0x40;
     fs::write(&path, &bytes).expect("damage the cache file");
@@ -69,9 +74,12 @@ fn cached_downsizing_keeps_the_kind_and_reuses_the_file() {
     let small = cache.downsized(&big, 6).expect("downsize");
     assert_eq!(small.kind(), big.kind());
     assert_eq!(raw_bytes(&small), raw_bytes(&Srs::insecure(6).expect("k = 6")));
-    let cached: Vec<_> = fs::read_dir(cache.dir()).expect("cache dir").collect();
-    assert_eq!(cached.len(), 1, "one downsized file");
-    let cached = cached.into_iter().next().expect("one entry").expect("dir entry").path();
+    let mut cached: Vec<_> =
+        fs::read_dir(cache.dir()).expect("cache dir").map(|e| e.expect("dir entry").path()).collect();
+    cached.sort();
+    assert_eq!(cached.len(), 2, "one downsized file and its checksum: {cached:?}");
+    assert!(cached[1].to_string_lossy().ends_with(".params.sha256"), "{cached:?}");
+    let cached = cached.swap_remove(0);
     let written = fs::metadata(&cached).and_then(|m| m.modified()).expect("mtime");
     let again = cache.downsized(&big, 6).expect("from the cache");
     assert_eq!(raw_bytes(&again), raw_bytes(&small));
