@@ -313,9 +313,13 @@ fn read_entry<C: Circuit<Fr>>(
     if &header[..8] != MAGIC || header[8..12] != FORMAT_VERSION.to_le_bytes() {
         return Err("not a version-1 key cache entry".into());
     }
-    // The checksum matched, so these bytes are what `write_entry` wrote.
-    let pk = ProvingKey::<G1Affine>::read::<_, C>(&mut reader, SerdeFormat::RawBytesUnchecked, params)
-        .map_err(|e| format!("cannot parse the proving key: {e}"))?;
+    // The checksum matched, so these bytes are what `write_entry` wrote; halo2's reader
+    // unwraps internally, so a key from another build of the circuit code is caught here.
+    let pk = panic::catch_unwind(AssertUnwindSafe(|| {
+        ProvingKey::<G1Affine>::read::<_, C>(&mut reader, SerdeFormat::RawBytesUnchecked, params)
+    }))
+    .map_err(|_| "halo2 panicked parsing the proving key".to_string())?
+    .map_err(|e| format!("cannot parse the proving key: {e}"))?;
     if vk_hash(pk.get_vk()).0 != header[12..44] {
         return Err("the stored vk hash does not match the stored key".into());
     }
