@@ -29,6 +29,7 @@
 pub mod field;
 pub mod lookup;
 pub mod matmul;
+pub mod plan;
 pub mod poseidon;
 pub mod range;
 pub mod rescale;

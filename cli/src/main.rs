@@ -1,5 +1,6 @@
 //! `zkinfer`: quantize Llama-family models and run their float and integer reference passes.
 
+mod cmd_plan;
 mod cmd_quantize;
 mod cmd_run;
 mod model;
@@ -24,6 +25,26 @@ enum Cmd {
     Quantize(QuantizeArgs),
     /// Run the float and integer passes over a prompt and print the next-token top-5.
     Run(RunArgs),
+    /// Split a model into chunk circuits under a row budget and estimate their cost,
+    /// without proving.
+    Plan(PlanArgs),
+}
+
+/// Arguments of `zkinfer plan`.
+#[derive(Args)]
+pub struct PlanArgs {
+    /// HF folder, .gguf, quantized file, or a built-in shape: `tiny`, `llama2-7b`;
+    /// omitted: the built-in tiny model.
+    pub model: Option<String>,
+    /// Largest circuit size: chunks have at most 2^K rows.
+    #[arg(long, default_value_t = 18)]
+    pub max_k: u32,
+    /// Prompt length in tokens.
+    #[arg(long, default_value_t = 4)]
+    pub tokens: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `zkinfer quantize`.
@@ -73,6 +94,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Quantize(a) => cmd_quantize::run(a),
         Cmd::Run(a) => cmd_run::run(a),
+        Cmd::Plan(a) => cmd_plan::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

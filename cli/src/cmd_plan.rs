@@ -1,0 +1,84 @@
+//! `zkinfer plan`.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use zkinfer_circuits::plan::{plan, LANES};
+use zkinfer_quantize::open;
+use zkinfer_quantize::qmodel::file::QuantizedModel;
+use zkinfer_quantize::synthetic::{llama2_7b_layer_config, tiny_config};
+use zkinfer_quantize::LlamaConfig;
+
+use crate::PlanArgs;
+
+fn config(model: Option<&str>) -> Result<(String, LlamaConfig)> {
+    Ok(match model {
+        None | Some("tiny") => ("built-in tiny".into(), tiny_config()),
+        Some("llama2-7b") => ("Llama-2-7B shape (32 layers)".into(), llama2_7b_layer_config(32, 32000)),
+        Some(p) => {
+            let path = Path::new(p);
+            let cfg = if open::is_quantized(path)? {
+                QuantizedModel::open(path)?.config().clone()
+            } else {
+                open::open_float(path)?.source.config().clone()
+            };
+            (p.to_string(), cfg)
+        }
+    })
+}
+
+pub fn run(a: PlanArgs) -> Result<()> {
+    if !(10..=26).contains(&a.max_k) {
+        bail!("--max-k {} is outside 10..=26", a.max_k);
+    }
+    if a.tokens == 0 {
+        bail!("--tokens must be positive");
+    }
+    let (name, cfg) = config(a.model.as_deref())?;
+    let chunks = plan(&cfg, a.tokens, a.max_k);
+    let total_s: f64 = chunks.iter().map(|c| c.estimate.prove_seconds).sum();
+    let peak = chunks.iter().map(|c| c.estimate.memory_bytes).max().unwrap_or(0);
+    let macs: u64 = chunks.iter().map(|c| c.estimate.macs).sum();
+    if a.json {
+        let out = json!({
+            "model": name, "config": cfg, "tokens": a.tokens, "max_k": a.max_k, "lanes": LANES,
+            "chunks": chunks, "macs": macs, "prove_seconds_estimate": total_s, "peak_memory_bytes_estimate": peak,
+        });
+        println!("{out}");
+        return Ok(());
+    }
+    println!(
+        "{name}: {} layers, d={}, ffn={}, {} tokens, max k {}",
+        cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size, a.tokens, a.max_k
+    );
+    println!(
+        "{:>5} {:>3} {:>9} {:>6} {:>6} {:>12} {:>9} {:>8}  ops",
+        "chunk", "k", "rows", "advice", "fixed", "MACs", "prove s", "mem MB"
+    );
+    for c in &chunks {
+        let e = &c.estimate;
+        let ops = if c.ops.len() > 2 {
+            format!("{} … {} ({} ops)", c.ops[0], c.ops[c.ops.len() - 1], c.ops.len())
+        } else {
+            c.ops.join(", ")
+        };
+        println!(
+            "{:>5} {:>3} {:>9} {:>6} {:>6} {:>12} {:>9.1} {:>8.0}  {ops}",
+            c.index,
+            e.k,
+            e.rows,
+            e.advice_columns,
+            e.fixed_columns,
+            e.macs,
+            e.prove_seconds,
+            e.memory_bytes as f64 / 1e6
+        );
+    }
+    println!(
+        "{} chunks, {macs} MACs, estimated {total_s:.0} s of proving on 2 cores, peak {:.0} MB (cost model, see circuits/src/plan.rs)",
+        chunks.len(),
+        peak as f64 / 1e6
+    );
+    Ok(())
+}
