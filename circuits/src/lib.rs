@@ -24,6 +24,7 @@
 //! | extended lookup (`x_bits`) | 7 | `R(x_bits)` | `6 + R(x_bits)` | 2 |
 //! | softmax, per score | 24 | 6 | 43 | 6 |
 //! | softmax, per attention row (tail) | 12 | 4 | 18 | 4 |
+//! | softmax head, one value column of `t` terms (24-bit values) | 11 | `max(t, 5)` | `4t + 16` | 3 |
 //!
 //! For example a rescale with `n = 20`, `bits = 16`, `x_bits = 64` assigns 18 cells in a
 //! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block.
