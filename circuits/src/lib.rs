@@ -6,6 +6,7 @@
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
 //! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
 //! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
+//! - [`softmax`]: one causal attention row's softmax (max, exp, normalization, recip);
 //! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
 //!
 //! halo2-axiom's `SimpleFloorPlanner` places every region at row 0, so chips take an
@@ -21,6 +22,9 @@
 //! | rescale (`n`, `bits`, `x_bits`) | 7 | `max(R(n), R(bits), R(x_bits − n))` | `4 + R(n) + R(bits) + R(x_bits − n)` | 3 |
 //! | table lookup | 2 | 1 | 2 | 1 |
 //! | extended lookup (`x_bits`) | 7 | `R(x_bits)` | `6 + R(x_bits)` | 2 |
+//! | softmax, per score | 24 | 6 | 43 | 6 |
+//! | softmax, per attention row (tail) | 12 | 4 | 18 | 4 |
+//! | softmax head, one value column of `t` terms (24-bit values) | 11 | `max(t, 5)` | `4t + 16` | 3 |
 //!
 //! For example a rescale with `n = 20`, `bits = 16`, `x_bits = 64` assigns 18 cells in a
 //! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block.
@@ -33,6 +37,7 @@ pub mod plan;
 pub mod poseidon;
 pub mod range;
 pub mod rescale;
+pub mod softmax;
 
 #[cfg(test)]
 mod testing;
