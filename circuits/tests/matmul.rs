@@ -266,10 +266,17 @@ fn bad_shapes_are_errors() {
     assert!(matches!(MockProver::run(6, &c, vec![vec![fr_from_i128(3)]]), Err(Error::Synthesis)));
 }
 
+/// `ZKINFER_SLICE_DIR`, else `../shared/models/smollm2-slice` beside the repository, else
+/// `/work/shared/models/smollm2-slice`.
 fn slice_dir() -> PathBuf {
-    std::env::var("ZKINFER_SLICE_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice")
-    })
+    if let Ok(p) = std::env::var("ZKINFER_SLICE_DIR") {
+        return PathBuf::from(p);
+    }
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/models/smollm2-slice")
 }
 
 /// SmolLM2's layer-0 `k_proj` (`192 × 576`), 4 tokens of 16-bit activations, 32 lanes.

@@ -116,8 +116,11 @@ fn plan_covers_every_layer_within_the_row_budget() {
     let v = json(&zkinfer(&["plan", "llama2-7b", "--max-k", "20", "--json"]));
     let chunks = v["chunks"].as_array().expect("chunks");
     assert!(chunks.iter().all(|c| c["estimate"]["k"].as_u64().is_some_and(|k| k <= 20)));
-    let names: Vec<String> =
-        chunks.iter().flat_map(|c| c["ops"].as_array().cloned().unwrap_or_default()).map(|o| o.to_string()).collect();
+    let names: Vec<String> = chunks
+        .iter()
+        .flat_map(|c| c["ops"].as_array().cloned().unwrap_or_default())
+        .map(|o| o.to_string())
+        .collect();
     assert!(names.iter().any(|n| n.contains("layer 31 mlp")));
     assert!(names.iter().any(|n| n.contains("lm_head")));
     assert_one_line_error(&zkinfer(&["plan", "tiny", "--max-k", "40"]), "--max-k");
