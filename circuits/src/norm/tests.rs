@@ -314,3 +314,25 @@ fn rejects_invalid_sites() {
     assert!(NormSite::new(&n, 32).is_err());
     assert!(NormSite::new(&QNorm { weight: vec![], ..norm(1, 1) }, 32).is_err());
 }
+
+#[test]
+fn matches_reference_with_a_quantized_models_norms() {
+    use zkinfer_quantize::qmodel::file::QuantizedModel;
+    use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
+    use zkinfer_quantize::synthetic::{tiny_config, SyntheticModel};
+
+    let path = std::env::temp_dir().join(format!("zkinfer-norm-test-{}.zkq", std::process::id()));
+    let src = SyntheticModel::new(tiny_config(), 7);
+    let prompts = vec![(0..40).map(|i| (i * 37 % 256) as u32).collect::<Vec<u32>>()];
+    let opts = QuantOptions { max_seq: 64, ..QuantOptions::default() };
+    quantize_to_file(&src, &prompts, &opts, &path, &mut |_, _, _| {}).expect("quantize");
+    let q = QuantizedModel::open(&path).expect("open");
+    let layer = q.layer(0).expect("layer 0");
+    let final_norm = q.final_norm().expect("final norm");
+    std::fs::remove_file(&path).expect("remove the temporary model");
+    for (i, n) in [layer.attn_norm, layer.ffn_norm, final_norm].iter().enumerate() {
+        let d = n.weight.len();
+        let xs = vec![random_row(d, 24, 20 + i as u64), random_row(d, 12, 30 + i as u64)];
+        assert_eq!(run_with(n, honest_tokens(&xs), &reference(n, &xs)), Ok(()), "norm {i}: {n:?}");
+    }
+}
