@@ -5,6 +5,7 @@
 //! - [`range`]: range checks by byte decomposition;
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
 //! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
+//! - [`norm`]: RMSNorm of a token row, with the rsqrt table and a per-token exponent;
 //! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
 //! - [`softmax`]: one causal attention row's softmax (max, exp, normalization, recip);
 //! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
@@ -25,14 +26,18 @@
 //! | softmax, per score | 24 | 6 | 43 | 6 |
 //! | softmax, per attention row (tail) | 12 | 4 | 18 | 4 |
 //! | softmax head, one value column of `t` terms (24-bit values) | 11 | `max(t, 5)` | `4t + 16` | 3 |
+//! | rmsnorm, per token of `d` (rescale `n`, `bits`, `x_bits + 63`) | 25 (7 of them the rescale's) | `max(d·R_s, 7)`, `R_s` the rescale's rows | `d·(8 + R(n) + R(bits) + R(x_bits + 63 − n)) + 26 + 2·R(⌈log2 d⌉)` | 10 |
 //!
 //! For example a rescale with `n = 20`, `bits = 16`, `x_bits = 64` assigns 18 cells in a
-//! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block.
+//! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block. An RMSNorm
+//! row of SmolLM2's `d = 576` (weights at 14 fractional bits, output 10/16, so `n = 51`)
+//! assigns `576·26 + 32 = 15,008` cells in 4,608 rows.
 #![deny(missing_docs)]
 
 pub mod field;
 pub mod lookup;
 pub mod matmul;
+pub mod norm;
 pub mod plan;
 pub mod poseidon;
 pub mod range;
