@@ -5,6 +5,9 @@
 //! - [`range`]: range checks by byte decomposition;
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
 //! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
+//! - [`rope`]: rotary position embedding with the table's constants in fixed columns;
+//! - [`product`]: elementwise products then a rescale, and SwiGLU;
+//! - [`residual`]: the saturating residual add;
 //! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
 //! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
 //!
@@ -21,17 +24,32 @@
 //! | rescale (`n`, `bits`, `x_bits`) | 7 | `max(R(n), R(bits), R(x_bits − n))` | `4 + R(n) + R(bits) + R(x_bits − n)` | 3 |
 //! | table lookup | 2 | 1 | 2 | 1 |
 //! | extended lookup (`x_bits`) | 7 | `R(x_bits)` | `6 + R(x_bits)` | 2 |
+//! | RoPE pair (`in_bits`, `bits`), two elements | 2 + rescale's 7 | `2·S` | `4 + 2·C` | 6 |
+//! | product (rescale site) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
+//! | SwiGLU (`gate_bits`, rescale site) | 2 + 7 + extended's 7 | `max(R(gate_bits), S)` | `8 + R(gate_bits) + C` | 5 |
+//! | residual add (`in_bits`, `bits`) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
+//!
+//! where `S` and `C` are the rows and cells of the element's rescale: RoPE's is
+//! `(14, bits, in_bits + 16)`, SwiGLU's `(11 + up.frac − mid.frac, mid.bits, gate_bits + up.bits)`
+//! and the residual add's `(0, bits, in_bits + 1)`. The chips that feed a rescale write its
+//! input `x` by a gate on the same row, so they share the rescale's columns and add no copy.
 //!
 //! For example a rescale with `n = 20`, `bits = 16`, `x_bits = 64` assigns 18 cells in a
-//! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block.
+//! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block. At 16 bits a
+//! RoPE pair takes 32 cells in 8 rows (16 cells and 4 rows per element), a residual add
+//! 14 cells in 4 rows, and a SwiGLU element with a 32-bit gate and 16-bit `up` and `mid`
+//! 29 cells in 6 rows.
 #![deny(missing_docs)]
 
 pub mod field;
 pub mod lookup;
 pub mod matmul;
 pub mod poseidon;
+pub mod product;
 pub mod range;
 pub mod rescale;
+pub mod residual;
+pub mod rope;
 
 #[cfg(test)]
 mod testing;
