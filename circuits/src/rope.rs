@@ -267,7 +267,7 @@ impl RopeChip {
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let half = shape.head_dim / 2;
         let fits = xs.len() == shape.len()
-            && shape.head_dim % 2 == 0
+            && shape.head_dim.is_multiple_of(2)
             && table.half == half
             && first_pos + shape.seq <= table.max_seq
             && table.cos.len() >= table.max_seq * half
