@@ -6,6 +6,9 @@
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
 //! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
 //! - [`norm`]: RMSNorm of a token row, with the rsqrt table and a per-token exponent;
+//! - [`rope`]: rotary position embedding with the table's constants in fixed columns;
+//! - [`product`]: elementwise products then a rescale, and SwiGLU;
+//! - [`residual`]: the saturating residual add;
 //! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
 //! - [`softmax`]: one causal attention row's softmax (max, exp, normalization, recip);
 //! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
@@ -27,11 +30,23 @@
 //! | softmax, per attention row (tail) | 12 | 4 | 18 | 4 |
 //! | softmax head, one value column of `t` terms (24-bit values) | 11 | `max(t, 5)` | `4t + 16` | 3 |
 //! | rmsnorm, per token of `d` (rescale `n`, `bits`, `x_bits + 63`) | 25 (7 of them the rescale's) | `max(d·R_s, 7)`, `R_s` the rescale's rows | `d·(8 + R(n) + R(bits) + R(x_bits + 63 − n)) + 26 + 2·R(⌈log2 d⌉)` | 10 |
+//! | RoPE pair (`in_bits`, `bits`), two elements | 2 + rescale's 7 | `2·S` | `4 + 2·C` | 6 |
+//! | product (rescale site) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
+//! | SwiGLU (`gate_bits`, rescale site) | 2 + 7 + extended's 7 | `max(R(gate_bits), S)` | `8 + R(gate_bits) + C` | 5 |
+//! | residual add (`in_bits`, `bits`) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
+//!
+//! where `S` and `C` are the rows and cells of the element's rescale: RoPE's is
+//! `(14, bits, in_bits + 16)`, SwiGLU's `(11 + up.frac − mid.frac, mid.bits, gate_bits + up.bits)`
+//! and the residual add's `(0, bits, in_bits + 1)`. The chips that feed a rescale write its
+//! input `x` by a gate on the same row, so they share the rescale's columns and add no copy.
 //!
 //! For example a rescale with `n = 20`, `bits = 16`, `x_bits = 64` assigns 18 cells in a
 //! 7 × 7 block, and a SiLU of a 32-bit gate value 11 cells in a 7 × 5 block. An RMSNorm
 //! row of SmolLM2's `d = 576` (weights at 14 fractional bits, output 10/16, so `n = 51`)
-//! assigns `576·26 + 32 = 15,008` cells in 4,608 rows.
+//! assigns `576·26 + 32 = 15,008` cells in 4,608 rows. At 16 bits a
+//! RoPE pair takes 32 cells in 8 rows (16 cells and 4 rows per element), a residual add
+//! 14 cells in 4 rows, and a SwiGLU element with a 32-bit gate and 16-bit `up` and `mid`
+//! 29 cells in 6 rows.
 #![deny(missing_docs)]
 
 pub mod field;
@@ -40,8 +55,11 @@ pub mod matmul;
 pub mod norm;
 pub mod plan;
 pub mod poseidon;
+pub mod product;
 pub mod range;
 pub mod rescale;
+pub mod residual;
+pub mod rope;
 pub mod softmax;
 
 #[cfg(test)]
