@@ -16,6 +16,15 @@ pub fn current_rss_bytes() -> Option<u64> {
     status_field_bytes("VmRSS")
 }
 
+/// Current and peak resident set size read from one snapshot of `/proc/self/status`, as
+/// `(current, peak)` in bytes. Two separate reads can disagree (another thread may free
+/// memory in between, and the kernel updates its high-water mark lazily); one snapshot
+/// cannot, because the kernel reports the peak as at least the current value.
+pub fn rss_snapshot() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    Some((parse_kb_field(&text, "VmRSS")?, parse_kb_field(&text, "VmHWM")?))
+}
+
 fn status_field_bytes(key: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     parse_kb_field(&text, key)
@@ -60,13 +69,15 @@ mod tests {
         if !std::path::Path::new("/proc/self/status").exists() {
             assert_eq!(peak_rss_bytes(), None);
             assert_eq!(current_rss_bytes(), None);
+            assert_eq!(rss_snapshot(), None);
             return;
         }
-        let cur = current_rss_bytes();
-        let peak = peak_rss_bytes();
-        assert!(matches!(cur, Some(c) if c > 0), "{cur:?}");
-        // The peak is read after the current value, so it cannot be below it.
-        assert!(peak >= cur, "peak {peak:?} < current {cur:?}");
+        assert!(matches!(current_rss_bytes(), Some(c) if c > 0));
+        assert!(matches!(peak_rss_bytes(), Some(c) if c > 0));
+        // Other test threads allocate and free concurrently, so only values from one
+        // snapshot are comparable.
+        let (cur, peak) = rss_snapshot().expect("status readable");
+        assert!(cur > 0 && peak >= cur, "peak {peak} < current {cur}");
     }
 
     #[test]
@@ -80,8 +91,7 @@ mod tests {
         for i in (0..n).step_by(4096) {
             big[i] = 1;
         }
-        let cur = current_rss_bytes().unwrap_or(0);
-        let peak = peak_rss_bytes().unwrap_or(0);
+        let (cur, peak) = rss_snapshot().unwrap_or((0, 0));
         assert!(std::hint::black_box(&big).iter().step_by(4096).all(|&b| b == 1));
         assert!(cur >= n as u64, "resident {cur} while holding {n} touched bytes");
         assert!(peak >= cur, "peak {peak} < current {cur}");
