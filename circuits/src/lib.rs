@@ -9,6 +9,7 @@
 //! - [`rope`]: rotary position embedding with the table's constants in fixed columns;
 //! - [`product`]: elementwise products then a rescale, and SwiGLU;
 //! - [`residual`]: the saturating residual add;
+//! - [`requant`]: a matrix product's accumulator times its row's multiplier, rescaled;
 //! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
 //! - [`softmax`]: one causal attention row's softmax (max, exp, normalization, recip);
 //! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
@@ -34,6 +35,7 @@
 //! | product (rescale site) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
 //! | SwiGLU (`gate_bits`, rescale site) | 2 + 7 + extended's 7 | `max(R(gate_bits), S)` | `8 + R(gate_bits) + C` | 5 |
 //! | residual add (`in_bits`, `bits`) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
+//! | requant (linear output, site of `requant_site`) | 1 + rescale's 7 | `S` | `1 + C` | 3 |
 //!
 //! where `S` and `C` are the rows and cells of the element's rescale: RoPE's is
 //! `(14, bits, in_bits + 16)`, SwiGLU's `(11 + up.frac − mid.frac, mid.bits, gate_bits + up.bits)`
@@ -57,6 +59,7 @@ pub mod plan;
 pub mod poseidon;
 pub mod product;
 pub mod range;
+pub mod requant;
 pub mod rescale;
 pub mod residual;
 pub mod rope;
