@@ -1,7 +1,7 @@
 //! The matmul chip: `Y = W·X` for a fixed `W`, checked with two challenges.
 
 use halo2_proofs::arithmetic::Field;
-use halo2_proofs::circuit::{Cell, Layouter, Value};
+use halo2_proofs::circuit::{Cell, Layouter, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{
     Advice, Challenge, Column, ConstraintSystem, Error, Expression, FirstPhase, Fixed, SecondPhase, Selector,
@@ -262,64 +262,75 @@ impl MatmulChip {
         x: &[Value<Fr>],
         y: &[Value<Fr>],
     ) -> Result<MatmulInputs, Error> {
+        layouter.assign_region(
+            || "matmul inputs",
+            |mut region| self.assign_inputs_in(&mut region, offset, w, x, y),
+        )
+    }
+
+    /// [`assign_inputs`](Self::assign_inputs) inside the caller's region (rows are absolute,
+    /// as everywhere with halo2-axiom's `SimpleFloorPlanner`).
+    pub fn assign_inputs_in(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        w: &FixedMatrix,
+        x: &[Value<Fr>],
+        y: &[Value<Fr>],
+    ) -> Result<MatmulInputs, Error> {
         let cfg = &self.config;
         let (t, n, d, l, b) = (cfg.tokens(), w.rows(), w.cols(), cfg.lanes(), cfg.blocks(w));
         if x.len() != t * d || y.len() != t * n {
             return Err(Error::Synthesis);
         }
-        layouter.assign_region(
-            || "matmul inputs",
-            |mut region| {
-                let mut y_cells = vec![None; t * n];
-                for k in 0..n {
-                    let row = offset + k;
-                    let j = n - 1 - k;
-                    if k == 0 {
-                        cfg.q_y_start.enable(&mut region, row)?;
-                    } else {
-                        cfg.q_y.enable(&mut region, row)?;
-                    }
-                    for (ti, &col) in cfg.act.iter().enumerate() {
-                        let value = y[ti * n + j];
-                        let cell = region.assign_advice(col, row, value).cell();
-                        y_cells[ti * n + j] = Some(MatCell { cell, value });
-                    }
+        let mut y_cells = vec![None; t * n];
+        for k in 0..n {
+            let row = offset + k;
+            let j = n - 1 - k;
+            if k == 0 {
+                cfg.q_y_start.enable(region, row)?;
+            } else {
+                cfg.q_y.enable(region, row)?;
+            }
+            for (ti, &col) in cfg.act.iter().enumerate() {
+                let value = y[ti * n + j];
+                let cell = region.assign_advice(col, row, value).cell();
+                y_cells[ti * n + j] = Some(MatCell { cell, value });
+            }
+        }
+        let mut x_cells = vec![None; t * d];
+        for i in 0..d {
+            for (k, blk) in (0..b).rev().enumerate() {
+                let row = offset + n + i * b + k;
+                for (c, &col) in cfg.weight.iter().enumerate() {
+                    region.assign_fixed(col, row, fr_from_i128(w.get(blk * l + c, i) as i128));
                 }
-                let mut x_cells = vec![None; t * d];
-                for i in 0..d {
-                    for (k, blk) in (0..b).rev().enumerate() {
-                        let row = offset + n + i * b + k;
-                        for (c, &col) in cfg.weight.iter().enumerate() {
-                            region.assign_fixed(col, row, fr_from_i128(w.get(blk * l + c, i) as i128));
-                        }
-                        if k == 0 {
-                            cfg.q_u_start.enable(&mut region, row)?;
-                        } else {
-                            cfg.q_u.enable(&mut region, row)?;
-                        }
-                        if blk > 0 {
-                            cfg.q_carry.enable(&mut region, row)?;
-                            continue;
-                        }
-                        cfg.q_dot.enable(&mut region, row)?;
-                        if i == d - 1 {
-                            cfg.q_check.enable(&mut region, row)?;
-                        }
-                        for (ti, &col) in cfg.act.iter().enumerate() {
-                            let value = x[ti * d + i];
-                            let cell = region.assign_advice(col, row, value).cell();
-                            x_cells[ti * d + i] = Some(MatCell { cell, value });
-                        }
-                    }
+                if k == 0 {
+                    cfg.q_u_start.enable(region, row)?;
+                } else {
+                    cfg.q_u.enable(region, row)?;
                 }
-                Ok(MatmulInputs {
-                    x: x_cells.into_iter().flatten().collect(),
-                    y: y_cells.into_iter().flatten().collect(),
-                    offset,
-                    w: w.clone(),
-                })
-            },
-        )
+                if blk > 0 {
+                    cfg.q_carry.enable(region, row)?;
+                    continue;
+                }
+                cfg.q_dot.enable(region, row)?;
+                if i == d - 1 {
+                    cfg.q_check.enable(region, row)?;
+                }
+                for (ti, &col) in cfg.act.iter().enumerate() {
+                    let value = x[ti * d + i];
+                    let cell = region.assign_advice(col, row, value).cell();
+                    x_cells[ti * d + i] = Some(MatCell { cell, value });
+                }
+            }
+        }
+        Ok(MatmulInputs {
+            x: x_cells.into_iter().flatten().collect(),
+            y: y_cells.into_iter().flatten().collect(),
+            offset,
+            w: w.clone(),
+        })
     }
 
     /// Phase 2 (after `layouter.next_phase()`): assigns the running values that prove
