@@ -1,6 +1,7 @@
 //! halo2 chips (KZG over BN254, halo2-axiom) that constrain the integer model's
 //! fixed-point operations exactly as `zkinfer_quantize` computes them.
 //!
+//! - [`block`]: a chunk of a transformer block (attention and/or MLP half) as one circuit;
 //! - [`field`]: signed integers as field elements;
 //! - [`range`]: range checks by byte decomposition;
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
@@ -51,6 +52,7 @@
 //! 29 cells in 6 rows.
 #![deny(missing_docs)]
 
+pub mod block;
 pub mod field;
 pub mod lookup;
 pub mod matmul;

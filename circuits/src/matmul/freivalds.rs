@@ -213,7 +213,12 @@ impl MatmulConfig {
 
     /// Rows a product with `w` occupies: `n + d·⌈n / L⌉`.
     pub fn rows_needed(&self, w: &FixedMatrix) -> usize {
-        w.rows() + w.cols() * self.blocks(w)
+        Self::rows_for(w.rows(), w.cols(), self.lanes())
+    }
+
+    /// Rows an `n × d` product occupies with `lanes` weight lanes: `n + d·⌈n / L⌉`.
+    pub fn rows_for(n: usize, d: usize, lanes: usize) -> usize {
+        n + d * n.div_ceil(lanes)
     }
 
     /// Advice cells a product with `w` commits: `T·(n + d) + n + 2·d·⌈n / L⌉`.

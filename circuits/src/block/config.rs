@@ -1,0 +1,93 @@
+//! The columns of a block chunk circuit: column groups ("lanes"), each with its own row
+//! cursor, so that work of different kinds runs side by side in the same rows.
+
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
+
+use crate::lookup::{ExtendedLookupConfig, Extension, LookupConfig};
+use crate::matmul::MatmulConfig;
+use crate::norm::NormConfig;
+use crate::poseidon::{PoseidonChip, PoseidonConfig};
+use crate::product::ProductConfig;
+use crate::range::RangeTableConfig;
+use crate::requant::RequantConfig;
+use crate::rescale::RescaleConfig;
+use crate::residual::ResidualConfig;
+use crate::rope::RopeConfig;
+
+use super::shape::{BlockShape, MATMUL_LANES};
+
+/// An elementwise lane: one rescale chip and the gates that feed it, over two shared
+/// operand columns `a`, `b` (9 advice columns), plus the SiLU lookup on lane 0.
+#[derive(Clone, Debug)]
+pub struct ElemLane {
+    /// The rescale every element of the lane ends in.
+    pub rescale: RescaleConfig,
+    /// Linear outputs: `x = acc·m` (operand `a`).
+    pub requant: RequantConfig,
+    /// SwiGLU's product (operands `a`, `b`).
+    pub product: ProductConfig,
+    /// Residual adds (operands `a`, `b`).
+    pub residual: ResidualConfig,
+    /// RoPE pairs (operands `a`, `b`).
+    pub rope: RopeConfig,
+    /// SwiGLU's SiLU (lane 0 of a chunk with the MLP half).
+    pub silu: Option<ExtendedLookupConfig>,
+}
+
+/// Every column group of a block chunk.
+#[derive(Clone, Debug)]
+pub struct BlockConfig {
+    /// The shape the columns were declared for.
+    pub shape: BlockShape,
+    /// The shared byte table of every range check.
+    pub range_table: RangeTableConfig,
+    /// `[input commitment, output commitment]`.
+    pub instance: Column<Instance>,
+    /// Every matrix product (its own columns).
+    pub matmul: MatmulConfig,
+    /// Elementwise lanes.
+    pub lanes: Vec<ElemLane>,
+    /// RMSNorm (with its own rescale and the rsqrt lookup).
+    pub norm: NormConfig,
+    /// The activation commitments.
+    pub poseidon: PoseidonConfig,
+}
+
+impl BlockConfig {
+    /// Declares the columns of `shape`.
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: BlockShape) -> Self {
+        let range_table = RangeTableConfig::configure(meta);
+        let instance = meta.instance_column();
+        meta.enable_equality(instance);
+        let matmul = MatmulConfig::configure(meta, shape.t.max(1), MATMUL_LANES);
+        let lanes = (0..shape.elem_lanes.max(1))
+            .map(|i| {
+                let rescale = RescaleConfig::configure(meta, range_table);
+                let (a, b) = (meta.advice_column(), meta.advice_column());
+                let silu = (i == 0 && shape.mlp).then(|| {
+                    let (x, y) = (meta.advice_column(), meta.advice_column());
+                    let table = LookupConfig::configure(meta, "silu table", x, y);
+                    ExtendedLookupConfig::configure(meta, "silu", table, range_table, Extension::silu())
+                });
+                ElemLane {
+                    rescale,
+                    requant: RequantConfig::configure(meta, rescale, a),
+                    product: ProductConfig::configure(meta, rescale, a, b),
+                    residual: ResidualConfig::configure(meta, rescale, a, b),
+                    rope: RopeConfig::configure(meta, rescale, a, b),
+                    silu,
+                }
+            })
+            .collect();
+        let norm_rescale = RescaleConfig::configure(meta, range_table);
+        let (x, y) = (meta.advice_column(), meta.advice_column());
+        let rsqrt = LookupConfig::configure(meta, "rsqrt", x, y);
+        let norm = NormConfig::configure(meta, range_table, rsqrt, norm_rescale);
+        let advice = std::array::from_fn(|_| meta.advice_column());
+        let rc = std::array::from_fn(|_| meta.fixed_column());
+        let capacity = meta.fixed_column();
+        let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);
+        BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon }
+    }
+}

@@ -1,0 +1,139 @@
+//! A chunk of one transformer block as one circuit: the attention half, the MLP half, or
+//! both, from the block's input residual to its output residual, with weights in fixed
+//! columns and Poseidon commitments to the input and output as the public instances.
+//!
+//! # Public instances
+//!
+//! One instance column with two rows: `[commit(input), commit(output)]`, each
+//! [`commit_activations`](crate::poseidon::commit_activations) of the `[t, d]` residual
+//! stream (token-major). Chunk `i + 1`'s input commitment must equal chunk `i`'s output
+//! commitment; the verifier checks that chain and that each chunk's verifying key is the one
+//! the model manifest lists (the key fixes the weights, multipliers, norm weights, RoPE
+//! constants, tables and every shift).
+//!
+//! # Soundness chain
+//!
+//! The input is range-checked to the residual width, then every value is produced by a
+//! chip that range-checks its output (norm, requant, RoPE, SwiGLU, residual add: all end in
+//! a rescale), so every matmul input is a range-checked integer as the matmul chip requires,
+//! and every commitment absorbs range-checked values as the Poseidon chip requires.
+//!
+//! # Layout
+//!
+//! Column groups side by side, each with its own row cursor ([`BlockConfig`]):
+//! elementwise lanes (range checks of the input, requantizations, RoPE, SwiGLU, residual
+//! adds; spread over [`BlockShape::elem_lanes`] lanes), RMSNorm, the matmul chip (all
+//! products, then the phase-2 Freivalds checks), the attention chip, Poseidon. The rows of
+//! each group are in [`RowCounts`]; `k` is the smallest holding the tallest group and at
+//! least [`MIN_K`] (the 2^16-row nonlinearity tables).
+
+mod config;
+mod consts;
+mod cursor;
+mod shape;
+mod synth;
+
+pub use config::{BlockConfig, ElemLane};
+pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};
+pub use shape::{usable_rows, BlockShape, RowCounts, MATMUL_LANES, MIN_K, RESERVED_ROWS};
+
+use std::sync::Arc;
+
+use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
+
+use crate::lookup::LookupChip;
+use crate::matmul::MatmulChip;
+use crate::norm::NormChip;
+use crate::poseidon::commit_activations;
+
+/// One block chunk: its constants (shared, they are the verifying key's content) and, when
+/// proving, its input.
+#[derive(Clone, Debug)]
+pub struct BlockCircuit {
+    consts: Arc<BlockConsts>,
+    shape: BlockShape,
+    input: Option<Vec<i64>>,
+}
+
+impl BlockCircuit {
+    /// The circuit for keygen (no input).
+    pub fn keygen(consts: Arc<BlockConsts>) -> Self {
+        let shape = BlockShape::of(&consts, 0);
+        BlockCircuit { consts, shape, input: None }
+    }
+
+    /// The circuit proving the chunk on `input` (`[t, d]`, the residual stream).
+    pub fn new(consts: Arc<BlockConsts>, input: Vec<i64>) -> Self {
+        BlockCircuit { input: Some(input), ..Self::keygen(consts) }
+    }
+
+    /// The shape (configuration parameters).
+    pub fn shape(&self) -> BlockShape {
+        self.shape
+    }
+
+    /// The constants.
+    pub fn consts(&self) -> &Arc<BlockConsts> {
+        &self.consts
+    }
+
+    /// The public instances of a run from `input` to `output`.
+    pub fn instances(input: &[i64], output: &[i64]) -> Vec<Vec<Fr>> {
+        vec![vec![commit_activations(input), commit_activations(output)]]
+    }
+}
+
+impl Circuit<Fr> for BlockCircuit {
+    type Config = BlockConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = BlockShape;
+
+    fn without_witnesses(&self) -> Self {
+        BlockCircuit { input: None, ..self.clone() }
+    }
+
+    fn params(&self) -> BlockShape {
+        self.shape
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, shape: BlockShape) -> BlockConfig {
+        BlockConfig::configure(meta, shape)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> BlockConfig {
+        BlockConfig::configure(meta, BlockShape::default())
+    }
+
+    fn synthesize(&self, config: BlockConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        let c = &*self.consts;
+        if config.shape != self.shape {
+            return Err(Error::Synthesis);
+        }
+        config.range_table.load(&mut layouter)?;
+        NormChip::construct(config.norm, &c.tables.rsqrt).load(&mut layouter)?;
+        LookupChip::construct(config.norm.rsqrt, &c.tables.rsqrt).load(&mut layouter)?;
+        if let Some(silu) = config.lanes.first().and_then(|l| l.silu) {
+            LookupChip::construct(silu.lookup, &c.tables.silu).load(&mut layouter)?;
+        }
+        let input = match &self.input {
+            Some(v) if v.len() != c.t * c.config.hidden_size => return Err(Error::Synthesis),
+            Some(v) => Value::known(v.as_slice()),
+            None => Value::unknown(),
+        };
+        let phase1 = layouter
+            .assign_region(|| "block", |mut region| synth::Synth::new(&config, c).run(&mut region, input))?;
+        layouter.next_phase();
+        let matmul = MatmulChip::construct(config.matmul.clone());
+        for product in &phase1.products {
+            matmul.assign_check(&mut layouter, product)?;
+        }
+        layouter.constrain_instance(phase1.input_commitment, config.instance, 0);
+        layouter.constrain_instance(phase1.output_commitment, config.instance, 1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

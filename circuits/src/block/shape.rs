@@ -1,0 +1,110 @@
+//! How many rows each part of a block chunk needs, and the column layout (lanes) and `k`
+//! that follow: the circuit's configuration parameters.
+
+use crate::matmul::MatmulConfig;
+use crate::poseidon::PoseidonChip;
+use crate::product::SwigluChip;
+use crate::range::range_rows;
+use crate::rope::RopeChip;
+
+use super::consts::{BlockConsts, Linear};
+
+/// Smallest `k`: the nonlinearity tables have 2^16 rows and need a row to spare.
+pub const MIN_K: u32 = 17;
+/// Rows kept free at the bottom for halo2's blinding.
+pub const RESERVED_ROWS: usize = 16;
+/// Weight lanes of the matmul chip.
+pub const MATMUL_LANES: usize = 32;
+
+/// The configuration parameters of a block chunk circuit: what `configure` needs to
+/// declare its columns. Derived from the constants by [`BlockShape::of`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BlockShape {
+    /// Tokens (the matmul chip's activation columns).
+    pub t: usize,
+    /// Whether the chunk has the attention half (and its columns).
+    pub attention: bool,
+    /// Whether the chunk has the MLP half (and the SiLU lookup).
+    pub mlp: bool,
+    /// Elementwise lanes (each a rescale chip with the gates that feed it).
+    pub elem_lanes: usize,
+    /// `log2` of the rows.
+    pub k: u32,
+}
+
+/// Rows of each column group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    /// All elementwise work (input range checks, requantizations, RoPE, residual adds,
+    /// SwiGLU), to be spread over the elementwise lanes.
+    pub elem: usize,
+    /// SwiGLU rows (on lane 0, which has the SiLU lookup), part of `elem`.
+    pub swiglu: usize,
+    /// RMSNorm rows.
+    pub norm: usize,
+    /// Matmul rows.
+    pub matmul: usize,
+    /// Poseidon rows (input and output commitments).
+    pub poseidon: usize,
+    /// Attention rows (its own columns).
+    pub attention: usize,
+}
+
+impl RowCounts {
+    /// The rows of every group for `c`.
+    pub fn of(c: &BlockConsts, attention_rows: usize) -> Self {
+        let (t, d) = (c.t, c.config.hidden_size);
+        let lin = |l: &Linear| t * l.rows() * l.site.rows();
+        let mm = |l: &Linear| MatmulConfig::rows_for(l.rows(), l.cols(), MATMUL_LANES);
+        let mut r = RowCounts {
+            elem: t * d * range_rows(c.resid.bits),
+            poseidon: 2 * PoseidonChip::rows(t * d),
+            attention: attention_rows,
+            ..RowCounts::default()
+        };
+        if let Some(a) = &c.attn {
+            let cfg = &c.config;
+            let pairs = |heads: usize| t * heads * cfg.head_dim / 2;
+            r.norm += t * a.norm.rows();
+            r.matmul += mm(&a.q) + mm(&a.k) + mm(&a.v) + mm(&a.o);
+            r.elem += lin(&a.q) + lin(&a.k) + lin(&a.v) + lin(&a.o) + t * d * c.residual.rows();
+            r.elem += pairs(cfg.num_attention_heads) * RopeChip::pair_rows(&a.rope_q)
+                + pairs(cfg.num_key_value_heads) * RopeChip::pair_rows(&a.rope_k);
+        }
+        if let Some(m) = &c.mlp {
+            r.norm += t * m.norm.rows();
+            r.matmul += mm(&m.gate) + mm(&m.up) + mm(&m.down);
+            r.swiglu = t * m.gate.rows() * SwigluChip::rows(m.gate.out.bits, &m.swiglu);
+            r.elem += lin(&m.gate) + lin(&m.up) + lin(&m.down) + r.swiglu + t * d * c.residual.rows();
+        }
+        r
+    }
+
+    /// The tallest group other than the elementwise lanes.
+    pub fn tallest_fixed_group(&self) -> usize {
+        self.norm.max(self.matmul).max(self.poseidon).max(self.attention)
+    }
+}
+
+/// Usable rows at `k`.
+pub fn usable_rows(k: u32) -> usize {
+    (1usize << k) - RESERVED_ROWS
+}
+
+impl BlockShape {
+    /// The shape of the chunk with constants `c` whose attention takes `attention_rows`:
+    /// the smallest `k ≥ MIN_K` holding every fixed group, then as many elementwise lanes
+    /// as that height needs (each lane is 12 advice columns, cheaper than doubling the
+    /// rows of every column).
+    pub fn of(c: &BlockConsts, attention_rows: usize) -> Self {
+        let rows = RowCounts::of(c, attention_rows);
+        let mut k = MIN_K;
+        while usable_rows(k) < rows.tallest_fixed_group().max(rows.swiglu) {
+            k += 1;
+        }
+        let cap = usable_rows(k);
+        // A little slack: lanes fill greedily, one element at a time.
+        let elem_lanes = (rows.elem + rows.elem / 16).div_ceil(cap).max(1);
+        BlockShape { t: c.t, attention: c.attn.is_some(), mlp: c.mlp.is_some(), elem_lanes, k }
+    }
+}

@@ -1,0 +1,84 @@
+use std::sync::{Arc, OnceLock};
+
+use halo2_proofs::dev::MockProver;
+use zkinfer_quantize::int::{forward_layer, ops, IntLayerTrace};
+use zkinfer_quantize::qmodel::file::QuantizedModel;
+use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
+use zkinfer_quantize::synthetic::{tiny_config, SyntheticModel};
+
+use super::*;
+
+const T: usize = 4;
+
+/// The tiny synthetic model quantized once, and layer 0's trace over a 4-token prompt.
+struct Fixture {
+    model: QuantizedModel,
+    input: Vec<i64>,
+    trace: IntLayerTrace,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("zkinfer-block-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("tiny.zkq");
+        let src = SyntheticModel::new(tiny_config(), 7);
+        let prompts = vec![(0..40).map(|i| (i * 37 % 256) as u32).collect::<Vec<u32>>()];
+        let opts = QuantOptions { max_seq: 16, ..QuantOptions::default() };
+        quantize_to_file(&src, &prompts, &opts, &path, &mut |_, _, _| {}).expect("quantize");
+        let model = QuantizedModel::open(&path).expect("open");
+        let input = ops::embed(&model.embedding().expect("embedding"), &[3, 141, 59, 26]);
+        let trace = forward_layer(
+            model.config(),
+            &model.manifest.body.params,
+            &model.layer(0).expect("layer 0"),
+            &model.tables().expect("tables"),
+            &model.rope().expect("rope"),
+            &input,
+            T,
+        );
+        Fixture { model, input, trace }
+    })
+}
+
+fn consts(part: Part) -> Arc<BlockConsts> {
+    let f = fixture();
+    let m = &f.model;
+    let c = BlockConsts::new(
+        m.config(),
+        &m.manifest.body.params,
+        &m.layer(0).expect("layer 0"),
+        &m.tables().expect("tables"),
+        &m.rope().expect("rope"),
+        T,
+        part,
+    )
+    .expect("constants");
+    Arc::new(c)
+}
+
+fn mock(part: Part, input: &[i64], output: &[i64]) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
+    let circuit = BlockCircuit::new(consts(part), input.to_vec());
+    let k = circuit.shape().k;
+    MockProver::run(k, &circuit, BlockCircuit::instances(input, output)).expect("synthesis").verify()
+}
+
+#[test]
+fn mlp_half_matches_the_integer_reference() {
+    let f = fixture();
+    assert_eq!(mock(Part::Mlp, &f.trace.resid_mid, &f.trace.out), Ok(()));
+}
+
+#[test]
+fn mlp_half_rejects_a_wrong_output_commitment() {
+    let f = fixture();
+    let mut out = f.trace.out.clone();
+    out[5] += 1;
+    let err = mock(Part::Mlp, &f.trace.resid_mid, &out).expect_err("the output differs");
+    assert!(
+        err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })),
+        "only the instance copy fails: {err:?}"
+    );
+    let _ = &f.input;
+}
