@@ -13,11 +13,13 @@
 //! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation, and run its native
 //!   verifier as a pre-flight check.
 //! - [`bundle`]: the versioned file that carries every chunk proof of one inference.
+//! - [`chain`]: a model's blocks as a chain of chunk proofs linked by commitments.
 
 #![deny(missing_docs)]
 
 pub mod bundle;
 mod cache_dir;
+pub mod chain;
 pub mod keys;
 pub mod prove;
 pub mod snark;

@@ -18,7 +18,8 @@ pub const MATMUL_LANES: usize = 32;
 
 /// The configuration parameters of a block chunk circuit: what `configure` needs to
 /// declare its columns. Derived from the constants by [`BlockShape::of`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockShape {
     /// Tokens (the matmul chip's activation columns).
     pub t: usize,

@@ -1,0 +1,141 @@
+//! The verifying keys of a model's chain: what a verifier trusts, written by `setup`.
+//!
+//! JSON, format `zkinfer-keys-v1`:
+//!
+//! ```json
+//! { "format": "zkinfer-keys-v1", "model_id": "…", "tokens": 4,
+//!   "srs_verifier_digest": "<64 hex>",
+//!   "chunks": [ { "index": 0, "layer": 0, "part": "Both", "shape": { … },
+//!                 "vk_hash": "<64 hex>", "vk": "<hex of the verifying key>" } ] }
+//! ```
+//!
+//! Reading checks every field, that chunk indices run 0, 1, 2, …, that every vk parses
+//! for its shape and hashes to its `vk_hash`.
+
+use std::path::Path;
+
+use halo2_proofs::halo2curves::bn256::G1Affine;
+use halo2_proofs::plonk::VerifyingKey;
+use serde::{Deserialize, Serialize};
+use zkinfer_circuits::block::{BlockCircuit, BlockShape, Part};
+
+use super::ChainError;
+use crate::keys::{vk_from_bytes, vk_hash, vk_to_bytes, VkHash};
+
+const FORMAT: &str = "zkinfer-keys-v1";
+
+/// One chunk's verifying key and what it proves.
+#[derive(Clone, Debug)]
+pub struct ChunkKey {
+    /// The block.
+    pub layer: usize,
+    /// Which halves.
+    pub part: Part,
+    /// The circuit's shape.
+    pub shape: BlockShape,
+    /// The verifying key.
+    pub vk: VerifyingKey<G1Affine>,
+    /// Its hash.
+    pub vk_hash: VkHash,
+}
+
+/// The keys a verifier trusts for one model and token count.
+#[derive(Clone, Debug)]
+pub struct ModelKeys {
+    /// The quantized model's id.
+    pub model_id: String,
+    /// Tokens per proof.
+    pub tokens: usize,
+    /// The verifier digest of the SRS the keys were made with.
+    pub srs_verifier_digest: [u8; 32],
+    /// The chunks, in chain order.
+    pub chunks: Vec<ChunkKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileChunk {
+    index: usize,
+    layer: usize,
+    part: Part,
+    shape: BlockShape,
+    vk_hash: VkHash,
+    vk: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    format: String,
+    model_id: String,
+    tokens: usize,
+    srs_verifier_digest: String,
+    chunks: Vec<FileChunk>,
+}
+
+impl ModelKeys {
+    /// Encodes the keys as JSON.
+    pub fn to_json(&self) -> String {
+        let file = File {
+            format: FORMAT.into(),
+            model_id: self.model_id.clone(),
+            tokens: self.tokens,
+            srs_verifier_digest: hex::encode(self.srs_verifier_digest),
+            chunks: self
+                .chunks
+                .iter()
+                .enumerate()
+                .map(|(index, c)| FileChunk {
+                    index,
+                    layer: c.layer,
+                    part: c.part,
+                    shape: c.shape,
+                    vk_hash: c.vk_hash,
+                    vk: hex::encode(vk_to_bytes(&c.vk)),
+                })
+                .collect(),
+        };
+        serde_json::to_string_pretty(&file).unwrap_or_default()
+    }
+
+    /// Decodes and checks keys written by [`to_json`](Self::to_json).
+    pub fn from_json(text: &str) -> Result<Self, ChainError> {
+        let bad = |reason: String| ChainError::BadKeys(reason);
+        let file: File = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.format != FORMAT {
+            return Err(bad(format!("format {:?}, expected {FORMAT:?}", file.format)));
+        }
+        let digest: [u8; 32] = hex::decode(&file.srs_verifier_digest)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| bad("srs_verifier_digest is not 32 bytes of hex".into()))?;
+        let mut chunks = Vec::with_capacity(file.chunks.len());
+        for (i, c) in file.chunks.into_iter().enumerate() {
+            if c.index != i {
+                return Err(bad(format!("chunk {i} has index {}", c.index)));
+            }
+            let bytes = hex::decode(&c.vk).map_err(|e| bad(format!("chunk {i}: vk is not hex: {e}")))?;
+            let vk =
+                vk_from_bytes::<BlockCircuit>(&bytes, c.shape).map_err(|e| bad(format!("chunk {i}: {e}")))?;
+            let got = vk_hash(&vk);
+            if got != c.vk_hash {
+                return Err(bad(format!("chunk {i}: the vk hashes to {got}, the file says {}", c.vk_hash)));
+            }
+            chunks.push(ChunkKey { layer: c.layer, part: c.part, shape: c.shape, vk, vk_hash: got });
+        }
+        Ok(ModelKeys { model_id: file.model_id, tokens: file.tokens, srs_verifier_digest: digest, chunks })
+    }
+
+    /// Writes the JSON to `path`.
+    pub fn write(&self, path: &Path) -> Result<(), ChainError> {
+        std::fs::write(path, self.to_json())
+            .map_err(|e| ChainError::Io { path: path.display().to_string(), source: e })
+    }
+
+    /// Reads and checks keys from `path`.
+    pub fn read(path: &Path) -> Result<Self, ChainError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ChainError::Io { path: path.display().to_string(), source: e })?;
+        Self::from_json(&text)
+    }
+}
