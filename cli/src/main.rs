@@ -1,10 +1,14 @@
 //! `zkinfer`: quantize Llama-family models and run their float and integer reference passes.
 
 mod cmd_plan;
+mod cmd_prove;
 mod cmd_quantize;
 mod cmd_run;
+mod cmd_setup;
+mod cmd_verify;
 mod model;
 mod progress;
+mod proving;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +32,78 @@ enum Cmd {
     /// Split a model into chunk circuits under a row budget and estimate their cost,
     /// without proving.
     Plan(PlanArgs),
+    /// Generate every chunk's proving and verifying keys and write the keys file.
+    Setup(SetupArgs),
+    /// Prove the model's blocks on a prompt and write a proof bundle.
+    Prove(ProveArgs),
+    /// Verify a proof bundle against the model's keys file.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+pub struct SetupArgs {
+    /// A quantized model (`.zkq`); the built-in tiny model when omitted.
+    pub model: Option<PathBuf>,
+    /// Tokens per proof.
+    #[arg(long = "tokens", conflicts_with = "prompt")]
+    pub tokens_count: Option<usize>,
+    /// Count the tokens of this prompt (default: "Once upon a time").
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Largest chunk: 2^max_k rows.
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
+    /// A KZG params file from a powers-of-tau ceremony (default: the INSECURE dev SRS).
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    /// Where to write the keys file.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ProveArgs {
+    /// A quantized model (`.zkq`); the built-in tiny model when omitted.
+    pub model: Option<PathBuf>,
+    #[arg(long, conflicts_with = "tokens")]
+    pub prompt: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub tokens: Option<Vec<u32>>,
+    /// The bundle to write.
+    #[arg(short, long, default_value = "zkinfer-proof.zkb")]
+    pub output: PathBuf,
+    /// Keys from `zkinfer setup` (default: make or load them, and write BUNDLE.keys.json).
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The proof bundle.
+    pub bundle: PathBuf,
+    /// The model's keys file (default: BUNDLE.keys.json).
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// The SRS the keys were made with (default: the INSECURE dev SRS).
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    /// The quantized model, to check the tokens (default: the built-in tiny model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    #[arg(long, conflicts_with = "tokens")]
+    pub prompt: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub tokens: Option<Vec<u32>>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `zkinfer plan`.
@@ -95,6 +171,9 @@ fn main() -> ExitCode {
         Cmd::Quantize(a) => cmd_quantize::run(a),
         Cmd::Run(a) => cmd_run::run(a),
         Cmd::Plan(a) => cmd_plan::run(a),
+        Cmd::Setup(a) => cmd_setup::run(a),
+        Cmd::Prove(a) => cmd_prove::run(a),
+        Cmd::Verify(a) => cmd_verify::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

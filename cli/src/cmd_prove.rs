@@ -1,0 +1,72 @@
+//! `zkinfer prove`: prove every block of the model on a prompt, write the bundle.
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use zkinfer_prover::chain::{prove_chain, setup, ModelKeys};
+use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
+use zkinfer_prover::Fr;
+
+use crate::progress::Progress;
+use crate::proving::{keys_beside, open_quantized, tokens, Env};
+use crate::ProveArgs;
+
+/// A field element as `0x` + 64 hex digits, big-endian.
+pub fn fr_hex(f: &Fr) -> String {
+    let mut bytes = f.to_repr();
+    bytes.reverse();
+    format!("0x{}", hex_string(&bytes))
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn run(a: ProveArgs) -> Result<()> {
+    let q = open_quantized(a.model.as_deref(), a.json)?;
+    let toks = tokens(&q, a.prompt.as_deref(), a.tokens.as_deref())?;
+    let env = Env::new(a.srs.as_deref(), a.max_k, a.json)?;
+    let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.output));
+    let start = std::time::Instant::now();
+    let keys = match &a.keys {
+        Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
+        None => {
+            let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
+            let keys = setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| {
+                p.set(d, n)
+            })?;
+            keys.write(&keys_path)?;
+            keys
+        }
+    };
+    let setup_s = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let (bundle, _) = {
+        let mut p = Progress::new("prove", keys.chunks.len(), a.json);
+        prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| p.set(d, n))?
+    };
+    let prove_s = start.elapsed().as_secs_f64();
+    bundle.write(&a.output)?;
+    let first = bundle.chunks.first().and_then(|c| c.instances.first()?.first().copied());
+    let last = bundle.chunks.last().and_then(|c| c.instances.first()?.get(1).copied());
+    let (first, last) = (first.map(|f| fr_hex(&f)), last.map(|f| fr_hex(&f)));
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "model_id": q.model_id(), "tokens": toks, "bundle": a.output, "keys": keys_path,
+                "chunks": bundle.chunks.len(), "srs": env.srs.kind(), "setup_seconds": setup_s,
+                "prove_seconds": prove_s, "input_commitment": first, "output_commitment": last,
+            })
+        );
+    } else {
+        println!("model id {}", q.model_id());
+        println!("tokens {toks:?}");
+        println!("proved {} chunks in {prove_s:.1} s (keys: {setup_s:.1} s)", bundle.chunks.len());
+        println!("bundle {}  keys {}", a.output.display(), keys_path.display());
+        if env.srs.kind().is_insecure() {
+            println!("SRS: INSECURE dev SRS — for testing only");
+        }
+        println!("verify with: zkinfer verify {} --keys {}", a.output.display(), keys_path.display());
+    }
+    Ok(())
+}

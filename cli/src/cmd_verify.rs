@@ -1,0 +1,67 @@
+//! `zkinfer verify`: check a bundle against the model's keys.
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use zkinfer_circuits::poseidon::commit_activations;
+use zkinfer_prover::chain::{verify_chain, ModelKeys};
+use zkinfer_prover::{Bundle, Srs, SrsCache, VerifierParams};
+use zkinfer_quantize::int::ops;
+
+use crate::cmd_prove::fr_hex;
+use crate::proving::{keys_beside, open_quantized, tokens};
+use crate::VerifyArgs;
+
+pub fn run(a: VerifyArgs) -> Result<()> {
+    let bundle = Bundle::read(&a.bundle)?;
+    let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.bundle));
+    let keys = ModelKeys::read(&keys_path).with_context(|| format!("keys {}", keys_path.display()))?;
+    let k = keys.chunks.iter().map(|c| c.shape.k).max().context("the keys list no chunks")?;
+    let srs = match &a.srs {
+        Some(p) => Srs::load(p).with_context(|| format!("SRS {}", p.display()))?,
+        None => SrsCache::from_env()?.insecure(k)?,
+    };
+    let params = VerifierParams::from_srs(&srs);
+    let start = std::time::Instant::now();
+    let outcome = verify_chain(&bundle, &keys, &params)?;
+    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+    // With the model and the prompt, the first commitment must be the prompt's embeddings.
+    let tokens_checked = match (&a.model, a.prompt.is_some() || a.tokens.is_some()) {
+        (_, false) => None,
+        (model, true) => {
+            let q = open_quantized(model.as_deref(), true)?;
+            if q.model_id() != outcome.model_id {
+                bail!("the bundle is for model {}, not {}", outcome.model_id, q.model_id());
+            }
+            let toks = tokens(&q, a.prompt.as_deref(), a.tokens.as_deref())?;
+            let x = ops::embed(&q.embedding()?, &toks);
+            if commit_activations(&x) != outcome.input_commitment {
+                bail!("the proof does not start from the embeddings of tokens {toks:?}");
+            }
+            Some(toks)
+        }
+    };
+    let insecure = srs.kind().is_insecure();
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "valid": true, "model_id": outcome.model_id, "chunks": outcome.chunks, "srs": srs.kind(),
+                "insecure": insecure, "input_commitment": fr_hex(&outcome.input_commitment),
+                "output_commitment": fr_hex(&outcome.output_commitment), "tokens": tokens_checked,
+                "verify_ms": verify_ms,
+            })
+        );
+    } else {
+        println!("VALID: {} chunk proofs, commitment chain unbroken, every key is the model's", outcome.chunks);
+        println!("model id {}", outcome.model_id);
+        match &tokens_checked {
+            Some(t) => println!("tokens {t:?} (checked against the model's embeddings)"),
+            None => println!("tokens: not checked (pass --tokens or --prompt, and the model)"),
+        }
+        println!("input commitment  {}", fr_hex(&outcome.input_commitment));
+        println!("output commitment {}", fr_hex(&outcome.output_commitment));
+        println!("SRS: {}{}", srs.kind(), if insecure { " — INSECURE, for testing only" } else { "" });
+        println!("verified in {verify_ms:.1} ms");
+    }
+    Ok(())
+}
