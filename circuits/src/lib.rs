@@ -49,6 +49,7 @@
 //! 29 cells in 6 rows.
 #![deny(missing_docs)]
 
+pub mod attention;
 pub mod field;
 pub mod lookup;
 pub mod matmul;
