@@ -26,10 +26,11 @@
 //! | columns | content | rows |
 //! |---|---|---|
 //! | score (16 lanes, `acc`, `mult`, a rescale: 24 advice) | score `s` at `b + s·S` | `n·S`, `S = max(D/8, score rescale rows)` |
-//! | softmax (24 advice) | the softmax row | `6n + 4` |
+//! | softmax (26 advice) | the softmax row | `6n + 4` |
 //! | head (`p`, 8 value lanes, 8 rescales: 65 advice) | value columns `8g … 8g + 7` at `b + g·H` | `(D/8)·H`, `H = max(n, head rescale rows)` |
 //!
-//! The band takes the tallest of the three; [`AttentionChip::rows`] is the sum over the
+//! `D` must be a multiple of 8 (every Llama head width is). The band takes the tallest of
+//! the three; [`AttentionChip::rows`] is the sum over the
 //! `h·t` bands. Copies: each score's `q` and `k` lanes from the caller's cells, the scores
 //! into the softmax, the probabilities and the caller's values into the head groups.
 //!
@@ -43,8 +44,13 @@
 //!   probability cells;
 //! - per head output: `2n + 3 + R(16) + R(b_v) + R(b_v + 2)` cells.
 //!
-//! For `D = 16`, 24-bit `q`/`k`, a 23-bit multiplier and shift 41 a score is 51 cells in
-//! 5 rows (plus the softmax's 43 in 6) and a 24-bit head output `2n + 15` cells.
+//! For block 0 of the built-in tiny model (`D = 16`, 24-bit `q`/`k`, a 23-bit multiplier,
+//! shift 52, so `x_bits = 74`) a score is 55 cells in 8 rows (plus the softmax's 43 cells
+//! in 6 rows) and a 24-bit head output `2n + 15` cells; its three bands (`n = 1, 2, 3`)
+//! take 10, 16 and 24 rows, 200 rows for its 4 query heads.
+//!
+//! The gates are of degree ≤ 3; the circuit's degree (5) comes from the range chip's
+//! selector-gated lookups.
 
 pub mod head;
 pub mod layout;

@@ -431,3 +431,29 @@ fn refuses_shapes_it_cannot_lay_out() {
     assert!(AttentionChip::rows(&r.shape, 0, r.k_bits).is_err());
     assert!(AttentionChip::rows(&r.shape, 100, 100).is_err());
 }
+
+#[test]
+fn rows_match_the_documented_layout() {
+    let r = real();
+    let layout = AttnLayout::new(&r.shape, r.q_bits, r.k_bits).expect("layout");
+    assert_eq!((layout.score.rescale.x_bits, layout.score.rows(), layout.score.dot_rows()), (74, 8, 2));
+    assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![10, 16, 24]);
+    assert_eq!(AttentionChip::rows(&r.shape, r.q_bits, r.k_bits).ok(), Some(200));
+}
+
+#[test]
+fn refuses_inputs_out_of_reach() {
+    let run_call = |call: Call| MockProver::run(K, &AttnCircuit { calls: vec![call] }, vec![vec![]]);
+    let mut call = Call::real();
+    call.q.pop();
+    assert!(matches!(run_call(call), Err(Error::Synthesis)));
+    // A query far beyond its promised 24 bits: the score's input leaves the site's range.
+    let mut call = Call::real();
+    call.q[0] = 1 << 90;
+    assert!(matches!(run_call(call), Err(Error::Synthesis)));
+    let mut call = Call::real();
+    let mut w = call.honest();
+    w.rows[1].scores.pop();
+    call.witness = Some(w);
+    assert!(matches!(run_call(call), Err(Error::Synthesis)));
+}
