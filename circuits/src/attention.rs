@@ -1,0 +1,246 @@
+//! Causal grouped-query attention, exactly as `zkinfer_quantize::int::ops::attention`
+//! computes it: for query head `hh` (key/value head `hh / (h / kv)`), token `ti` and key
+//! `s ≤ ti`,
+//!
+//! - `score_s = rescale((Σ_d q[ti,hh,d]·k[s,kvh,d])·score_mult, score_shift, score.bits)`
+//!   ([`score`]);
+//! - `p = softmax(score_0 … score_ti)` ([`SoftmaxChip`]);
+//! - `heads[ti,hh,d] = rescale(Σ_s p_s·v[s,kvh,d], 16, v.bits)` ([`head`]).
+//!
+//! Causality is structural: the row of token `ti` copies in the key and value rows
+//! `0 ..= ti` only, and every copy is a constraint.
+//!
+//! # Trust boundary
+//!
+//! `q`, `k` and `v` are the caller's cells, range-checked by their producers (the RoPE and
+//! value-projection rescales) to `q_bits`, `k_bits` and `v.bits` signed bits; the chip relies
+//! on those bounds (they keep every dot product and head sum an integer far below the
+//! field modulus) and checks nothing about them itself.
+//!
+//! # Layout
+//!
+//! One band of rows per attention row, query head major then token
+//! ([`AttnLayout::band_rows`]); inside the band of a row over `n = ti + 1` keys, from its
+//! first row `b`, three stacks side by side in their own columns:
+//!
+//! | columns | content | rows |
+//! |---|---|---|
+//! | score (16 lanes, `acc`, `mult`, a rescale: 24 advice) | score `s` at `b + s·S` | `n·S`, `S = max(D/8, score rescale rows)` |
+//! | softmax (26 advice) | the softmax row | `6n + 4` |
+//! | head (`p`, 8 value lanes, 8 rescales: 65 advice) | value columns `8g … 8g + 7` at `b + g·H` | `(D/8)·H`, `H = max(n, head rescale rows)` |
+//!
+//! `D` must be a multiple of 8 (every Llama head width is). The band takes the tallest of
+//! the three; [`AttentionChip::rows`] is the sum over the
+//! `h·t` bands. Copies: each score's `q` and `k` lanes from the caller's cells, the scores
+//! into the softmax, the probabilities and the caller's values into the head groups.
+//!
+//! # Cost
+//!
+//! With `R(b) = ⌈b/8⌉ + 1`, a score rescale `(n_s, bits, x_bits)` and `v.bits = b_v`:
+//!
+//! - per score: `2D + D/8 + 4 + R(n_s) + R(bits) + R(x_bits − n_s)` advice cells, plus the
+//!   softmax's 43;
+//! - per attention row: the softmax tail's 18 cells and, per group of 8 value columns, `n`
+//!   probability cells;
+//! - per head output: `2n + 3 + R(16) + R(b_v) + R(b_v + 2)` cells.
+//!
+//! For block 0 of the built-in tiny model (`D = 16`, 24-bit `q`/`k`, a 23-bit multiplier,
+//! shift 52, so `x_bits = 74`) a score is 55 cells in 8 rows (plus the softmax's 43 cells
+//! in 6 rows) and a 24-bit head output `2n + 15` cells; its three bands (`n = 1, 2, 3`)
+//! take 10, 16 and 24 rows, 200 rows for its 4 query heads.
+//!
+//! The gates are of degree ≤ 3; the circuit's degree (5) comes from the range chip's
+//! selector-gated lookups.
+
+pub mod head;
+pub mod layout;
+pub mod score;
+pub mod witness;
+
+use halo2_proofs::circuit::{Layouter, Region, Value};
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{ConstraintSystem, Error};
+use zkinfer_quantize::fixed::tables::Tables;
+use zkinfer_quantize::int::ops::AttnShape;
+
+use crate::field::{cell_i128, AssignedFr};
+use crate::range::RangeTableConfig;
+use crate::softmax::{SoftmaxChip, SoftmaxConfig};
+use head::{group_rows, HeadChip, HeadConfig, HEAD_LANES};
+use layout::AttnLayout;
+use score::{ScoreChip, ScoreConfig};
+use witness::{slot, AttnWitness};
+
+/// The columns, gates and lookups of the attention: scores, softmax and head groups (see
+/// the [module docs](self)).
+#[derive(Clone, Debug)]
+pub struct AttentionConfig {
+    /// The scores.
+    pub score: ScoreConfig,
+    /// The softmax rows.
+    pub softmax: SoftmaxConfig,
+    /// The head groups.
+    pub head: HeadConfig,
+}
+
+impl AttentionConfig {
+    /// Declares every column, gate and lookup the attention needs over the shared range
+    /// table.
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig) -> Self {
+        let score = ScoreConfig::configure(meta, range_table);
+        let softmax = SoftmaxConfig::configure(meta, range_table);
+        let head = HeadConfig::configure(meta, range_table);
+        AttentionConfig { score, softmax, head }
+    }
+}
+
+/// Assigns attention calls.
+#[derive(Clone, Debug)]
+pub struct AttentionChip {
+    config: AttentionConfig,
+    softmax: SoftmaxChip,
+}
+
+impl AttentionChip {
+    /// A chip over `config` with the model's exp and recip tables; `Error::Synthesis` when
+    /// the exp table's domain is not `[0, 2^16)`.
+    pub fn construct(config: AttentionConfig, tables: &Tables) -> Result<Self, Error> {
+        let softmax = SoftmaxChip::construct(config.softmax, tables)?;
+        Ok(AttentionChip { config, softmax })
+    }
+
+    /// The chip's configuration.
+    pub fn config(&self) -> &AttentionConfig {
+        &self.config
+    }
+
+    /// The softmax chip inside (for its witnesses).
+    pub fn softmax(&self) -> &SoftmaxChip {
+        &self.softmax
+    }
+
+    /// Loads the softmax's exp, recip and exponent tables (the shared range table is
+    /// loaded by its owner). Call once per circuit.
+    pub fn load(&self, layouter: &mut impl Layouter<Fr>) -> Result<(), Error> {
+        self.softmax.load(layouter)
+    }
+
+    /// Rows one call of `shape` over `q_bits`/`k_bits`-bit inputs uses from its offset;
+    /// `Error::Synthesis` for a shape the chip cannot lay out ([`AttnLayout::new`]).
+    pub fn rows(shape: &AttnShape, q_bits: u32, k_bits: u32) -> Result<usize, Error> {
+        Ok(AttnLayout::new(shape, q_bits, k_bits)?.rows())
+    }
+
+    /// The honest witness for the values `q: [t, h, D]`, `k, v: [t, kv, D]`, or `None` when
+    /// a length is wrong or a value is out of the chip's reach.
+    pub fn witness(&self, layout: &AttnLayout, q: &[i128], k: &[i128], v: &[i128]) -> Option<AttnWitness> {
+        AttnWitness::new(layout, &self.softmax, q, k, v)
+    }
+
+    /// Proves causal GQA attention inside the caller's region at rows
+    /// `offset .. offset + rows(shape, q_bits, k_bits)`: copies in `q: [t, h, D]` and
+    /// `k, v: [t, kv, D]` (token-major, the layout of `IntLayerTrace::q_rope`, `k_rope` and
+    /// `v`), which their producers have range-checked to `q_bits`, `k_bits` and `v.bits`
+    /// signed bits, and returns the head cells `[t, h, D]` in `AttnTrace::heads` order.
+    /// `Error::Synthesis` when the shape cannot be laid out, a length is wrong, or a value
+    /// is out of reach.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assign<'v>(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        shape: &AttnShape,
+        q_bits: u32,
+        k_bits: u32,
+        q: &[AssignedFr<'_>],
+        k: &[AssignedFr<'_>],
+        v: &[AssignedFr<'_>],
+    ) -> Result<Vec<AssignedFr<'v>>, Error> {
+        let layout = AttnLayout::new(shape, q_bits, k_bits)?;
+        let values = |cells: &[AssignedFr<'_>]| {
+            cells.iter().fold(Value::known(Some(Vec::with_capacity(cells.len()))), |acc, c| {
+                acc.zip(cell_i128(c)).map(|(acc, v)| {
+                    let mut acc = acc?;
+                    acc.push(v?);
+                    Some(acc)
+                })
+            })
+        };
+        let witness = values(q).zip(values(k)).zip(values(v)).map(|((q, k), v)| match (q, k, v) {
+            (Some(q), Some(k), Some(v)) => self.witness(&layout, &q, &k, &v),
+            _ => None,
+        });
+        witness.error_if_known_and(Option::is_none)?;
+        self.assign_witness(region, offset, &layout, q, k, v, witness.map(Option::unwrap_or_default))
+    }
+
+    /// Assigns a precomputed (possibly dishonest) witness for the cells `q`, `k`, `v` at rows
+    /// `offset .. offset + layout.rows()`; returns the head cells `[t, h, D]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assign_witness<'v>(
+        &self,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        layout: &AttnLayout,
+        q: &[AssignedFr<'_>],
+        k: &[AssignedFr<'_>],
+        v: &[AssignedFr<'_>],
+        w: Value<AttnWitness>,
+    ) -> Result<Vec<AssignedFr<'v>>, Error> {
+        let a = &layout.shape;
+        let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
+        if q.len() != t * h * d || k.len() != t * kv * d || v.len() != t * kv * d {
+            return Err(Error::Synthesis);
+        }
+        w.as_ref().error_if_known_and(|w| !w.fits(layout))?;
+        let score_chip = ScoreChip::construct(self.config.score);
+        let head_chip = HeadChip::construct(self.config.head);
+        let score_rows = layout.score.rows();
+        let group = h / kv;
+        let mut heads: Vec<Option<AssignedFr<'v>>> = vec![None; t * h * d];
+        let mut band = offset;
+        for hh in 0..h {
+            let kvh = hh / group;
+            for ti in 0..t {
+                let n = ti + 1;
+                let row = w.as_ref().map(|w| &w.rows[hh * t + ti]);
+                let qv = slot(q, h, d, ti, hh);
+                let scores = (0..n)
+                    .map(|s| {
+                        score_chip.assign_witness(
+                            region,
+                            band + s * score_rows,
+                            &layout.score,
+                            qv,
+                            slot(k, kv, d, s, kvh),
+                            row.map(|r| &r.scores[s]),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let probs =
+                    self.softmax.assign_witness(region, band, &scores, row.map(|r| r.softmax.clone()))?;
+                let vals: Vec<&[AssignedFr<'_>]> = (0..n).map(|s| slot(v, kv, d, s, kvh)).collect();
+                let rows_per_group = group_rows(n, &layout.head);
+                for g in 0..d / HEAD_LANES {
+                    let out = head_chip.assign_group(
+                        region,
+                        band + g * rows_per_group,
+                        &layout.head,
+                        g * HEAD_LANES,
+                        &probs,
+                        &vals,
+                        row.map(|r| &r.head),
+                    )?;
+                    for (i, cell) in out.into_iter().enumerate() {
+                        heads[(ti * h + hh) * d + g * HEAD_LANES + i] = Some(cell);
+                    }
+                }
+                band += layout.band_rows(n);
+            }
+        }
+        heads.into_iter().map(|c| c.ok_or(Error::Synthesis)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,51 @@
+//! Where an attention call's scores, softmax rows and head groups go, and how many rows
+//! it uses.
+
+use halo2_proofs::plonk::Error;
+use zkinfer_quantize::int::ops::AttnShape;
+
+use super::head::{group_rows, head_site, HEAD_LANES};
+use super::score::ScoreSite;
+use crate::rescale::RescaleSite;
+use crate::softmax;
+
+/// The sites and row counts of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnLayout {
+    /// The shape.
+    pub shape: AttnShape,
+    /// The score site.
+    pub score: ScoreSite,
+    /// The head output's rescale.
+    pub head: RescaleSite,
+}
+
+impl AttnLayout {
+    /// The layout of `shape` over `q_bits`/`k_bits`-bit inputs, or `Error::Synthesis` when
+    /// the shape is empty, the query heads are not a multiple of the key/value heads, `D` is
+    /// not a multiple of [`SCORE_LANES`](super::score::SCORE_LANES) and [`HEAD_LANES`], or a
+    /// width is out of reach.
+    pub fn new(shape: &AttnShape, q_bits: u32, k_bits: u32) -> Result<Self, Error> {
+        let (t, h, kv) = (shape.t, shape.heads, shape.kv_heads);
+        if t == 0 || h == 0 || kv == 0 || !h.is_multiple_of(kv) || !shape.head_dim.is_multiple_of(HEAD_LANES)
+        {
+            return Err(Error::Synthesis);
+        }
+        let score = ScoreSite::new(shape, q_bits, k_bits)?;
+        let head = head_site(shape.v.bits)?;
+        Ok(AttnLayout { shape: *shape, score, head })
+    }
+
+    /// Rows of the band of one attention row over `n` keys: its `n` scores, its softmax
+    /// and its `D / HEAD_LANES` head groups, each stacked in its own columns.
+    pub fn band_rows(&self, n: usize) -> usize {
+        let scores = n * self.score.rows();
+        let groups = self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head);
+        scores.max(softmax::rows(n)).max(groups)
+    }
+
+    /// Rows of the whole call: one band per query head and token.
+    pub fn rows(&self) -> usize {
+        self.shape.heads * (1..=self.shape.t).map(|n| self.band_rows(n)).sum::<usize>()
+    }
+}
