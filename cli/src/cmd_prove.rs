@@ -31,9 +31,10 @@ pub fn run(a: ProveArgs) -> Result<()> {
         Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
         None => {
             let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
-            let keys = setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| {
-                p.set(d, n)
-            })?;
+            let keys =
+                setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| {
+                    p.set(d, n)
+                })?;
             keys.write(&keys_path)?;
             keys
         }

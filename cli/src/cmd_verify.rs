@@ -52,7 +52,10 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             })
         );
     } else {
-        println!("VALID: {} chunk proofs, commitment chain unbroken, every key is the model's", outcome.chunks);
+        println!(
+            "VALID: {} chunk proofs, commitment chain unbroken, every key is the model's",
+            outcome.chunks
+        );
         println!("model id {}", outcome.model_id);
         match &tokens_checked {
             Some(t) => println!("tokens {t:?} (checked against the model's embeddings)"),

@@ -54,7 +54,11 @@ fn builtin_path(cache: &SrsCache) -> PathBuf {
 pub fn open_quantized(path: Option<&Path>, quiet: bool) -> Result<QuantizedModel> {
     if let Some(p) = path {
         if !open::is_quantized(p)? {
-            bail!("{} is not a quantized model: run `zkinfer quantize {} -o MODEL.zkq` first", p.display(), p.display());
+            bail!(
+                "{} is not a quantized model: run `zkinfer quantize {} -o MODEL.zkq` first",
+                p.display(),
+                p.display()
+            );
         }
         return Ok(QuantizedModel::open(p)?);
     }

@@ -4,6 +4,7 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
 
+use crate::attention::AttentionConfig;
 use crate::lookup::{ExtendedLookupConfig, Extension, LookupConfig};
 use crate::matmul::MatmulConfig;
 use crate::norm::NormConfig;
@@ -52,6 +53,8 @@ pub struct BlockConfig {
     pub norm: NormConfig,
     /// The activation commitments.
     pub poseidon: PoseidonConfig,
+    /// Causal attention (its own columns), in chunks with the attention half.
+    pub attention: Option<AttentionConfig>,
 }
 
 impl BlockConfig {
@@ -88,6 +91,7 @@ impl BlockConfig {
         let rc = std::array::from_fn(|_| meta.fixed_column());
         let capacity = meta.fixed_column();
         let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);
-        BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon }
+        let attention = shape.attention.then(|| AttentionConfig::configure(meta, range_table));
+        BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention }
     }
 }

@@ -5,8 +5,10 @@ use halo2_proofs::plonk::Error;
 use zkinfer_quantize::config::LlamaConfig;
 use zkinfer_quantize::fixed::tables::{Tables, SILU_IN_BITS};
 use zkinfer_quantize::fixed::Scale;
+use zkinfer_quantize::int::ops::AttnShape;
 use zkinfer_quantize::qmodel::{QLayer, QLinear, QuantParams, RopeTable};
 
+use crate::attention::AttentionChip;
 use crate::matmul::FixedMatrix;
 use crate::norm::NormSite;
 use crate::product::swiglu_site;
@@ -131,6 +133,27 @@ impl Part {
     }
 }
 
+impl AttnConsts {
+    /// The attention's shape for `t` tokens of a model shaped `c`.
+    pub fn shape(&self, c: &LlamaConfig, t: usize) -> AttnShape {
+        AttnShape {
+            t,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_key_value_heads,
+            head_dim: c.head_dim,
+            score_mult: self.score_mult,
+            score_shift: self.score_shift,
+            score: self.score,
+            v: self.v.out,
+        }
+    }
+
+    /// Rows the attention chip takes.
+    pub fn attention_rows(&self, c: &LlamaConfig, t: usize) -> Result<usize, Error> {
+        AttentionChip::rows(&self.shape(c, t), self.q.out.bits, self.k.out.bits)
+    }
+}
+
 impl BlockConsts {
     /// The constants of `part` of `layer` for `t` tokens. `Error::Synthesis` when a scale
     /// or shape is outside what the chips accept (e.g. a gate narrower than the SiLU
@@ -170,6 +193,9 @@ impl BlockConsts {
         } else {
             None
         };
+        if let Some(a) = &attn {
+            a.attention_rows(config, t)?;
+        }
         let mlp = if part.has_mlp() {
             let norm = NormSite::new(&layer.ffn_norm, resid.bits)?;
             let nb = layer.ffn_norm.out.bits;

@@ -32,11 +32,6 @@ impl Lanes {
         self.next[lane] = end;
         Ok(start)
     }
-
-    /// The most rows any lane uses.
-    pub fn height(&self) -> usize {
-        self.next.iter().copied().max().unwrap_or(0)
-    }
 }
 
 #[cfg(test)]
@@ -51,7 +46,6 @@ mod tests {
         assert_eq!(l.place(2).unwrap(), (1, 3));
         assert_eq!(l.place_in(0, 6).unwrap(), 4);
         assert!(matches!(l.place_in(0, 1), Err(Error::NotEnoughRowsAvailable { current_k: 4 })));
-        assert_eq!(l.height(), 10);
         assert!(l.place_in(2, 1).is_err(), "no lane 2");
     }
 }

@@ -43,6 +43,7 @@ use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 
+use crate::attention::AttentionChip;
 use crate::lookup::LookupChip;
 use crate::matmul::MatmulChip;
 use crate::norm::NormChip;
@@ -60,7 +61,7 @@ pub struct BlockCircuit {
 impl BlockCircuit {
     /// The circuit for keygen (no input).
     pub fn keygen(consts: Arc<BlockConsts>) -> Self {
-        let shape = BlockShape::of(&consts, 0);
+        let shape = BlockShape::of(&consts);
         BlockCircuit { consts, shape, input: None }
     }
 
@@ -116,6 +117,9 @@ impl Circuit<Fr> for BlockCircuit {
         LookupChip::construct(config.norm.rsqrt, &c.tables.rsqrt).load(&mut layouter)?;
         if let Some(silu) = config.lanes.first().and_then(|l| l.silu) {
             LookupChip::construct(silu.lookup, &c.tables.silu).load(&mut layouter)?;
+        }
+        if let Some(attention) = &config.attention {
+            AttentionChip::construct(attention.clone(), &c.tables)?.load(&mut layouter)?;
         }
         let input = match &self.input {
             Some(v) if v.len() != c.t * c.config.hidden_size => return Err(Error::Synthesis),

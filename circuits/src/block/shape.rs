@@ -53,7 +53,8 @@ pub struct RowCounts {
 
 impl RowCounts {
     /// The rows of every group for `c`.
-    pub fn of(c: &BlockConsts, attention_rows: usize) -> Self {
+    pub fn of(c: &BlockConsts) -> Self {
+        let attention_rows = c.attn.as_ref().and_then(|a| a.attention_rows(&c.config, c.t).ok()).unwrap_or(0);
         let (t, d) = (c.t, c.config.hidden_size);
         let lin = |l: &Linear| t * l.rows() * l.site.rows();
         let mm = |l: &Linear| MatmulConfig::rows_for(l.rows(), l.cols(), MATMUL_LANES);
@@ -93,12 +94,11 @@ pub fn usable_rows(k: u32) -> usize {
 }
 
 impl BlockShape {
-    /// The shape of the chunk with constants `c` whose attention takes `attention_rows`:
-    /// the smallest `k ≥ MIN_K` holding every fixed group, then as many elementwise lanes
+    /// The shape of the chunk with constants `c`: the smallest `k ≥ MIN_K` holding every fixed group, then as many elementwise lanes
     /// as that height needs (each lane is 12 advice columns, cheaper than doubling the
     /// rows of every column).
-    pub fn of(c: &BlockConsts, attention_rows: usize) -> Self {
-        let rows = RowCounts::of(c, attention_rows);
+    pub fn of(c: &BlockConsts) -> Self {
+        let rows = RowCounts::of(c);
         let mut k = MIN_K;
         while usable_rows(k) < rows.tallest_fixed_group().max(rows.swiglu) {
             k += 1;

@@ -5,6 +5,7 @@ use halo2_proofs::circuit::{Cell, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::Error;
 
+use crate::attention::AttentionChip;
 use crate::field::{fr_to_i128, i128_to_fr, AssignedFr};
 use crate::lookup::ExtendedLookupChip;
 use crate::matmul::{MatmulChip, MatmulInputs};
@@ -36,6 +37,7 @@ pub(super) struct Synth<'c> {
     norm_row: usize,
     matmul_row: usize,
     poseidon_row: usize,
+    attention_row: usize,
     cap: usize,
     products: Vec<MatmulInputs>,
 }
@@ -61,6 +63,7 @@ impl<'c> Synth<'c> {
             norm_row: 0,
             matmul_row: 0,
             poseidon_row: 0,
+            attention_row: 0,
             cap,
             products: vec![],
         }
@@ -213,10 +216,12 @@ impl<'c> Synth<'c> {
         let v = self.linear(region, &a.v, &h)?;
         let q = self.rope(region, a, &q, cfg.num_attention_heads, &a.rope_q)?;
         let k = self.rope(region, a, &k, cfg.num_key_value_heads, &a.rope_k)?;
-        let heads: Vec<AssignedFr<'v>> = {
-            let _ = (&q, &k, &v);
-            return Err(Error::Synthesis);
-        };
+        let chip =
+            AttentionChip::construct(self.cfg.attention.clone().ok_or(Error::Synthesis)?, &self.c.tables)?;
+        let shape = a.shape(cfg, self.c.t);
+        let rows = a.attention_rows(cfg, self.c.t)?;
+        let row = Self::take(&mut self.attention_row, rows, self.cap, self.cfg.shape.k)?;
+        let heads = chip.assign(region, row, &shape, a.q.out.bits, a.k.out.bits, &q, &k, &v)?;
         let o = self.linear(region, &a.o, &heads)?;
         self.residual(region, x, &o)
     }

@@ -82,3 +82,30 @@ fn mlp_half_rejects_a_wrong_output_commitment() {
     );
     let _ = &f.input;
 }
+
+#[test]
+fn attention_half_matches_the_integer_reference() {
+    let f = fixture();
+    assert_eq!(mock(Part::Attention, &f.input, &f.trace.resid_mid), Ok(()));
+}
+
+#[test]
+fn whole_block_matches_the_integer_reference() {
+    let f = fixture();
+    assert_eq!(mock(Part::Both, &f.input, &f.trace.out), Ok(()));
+}
+
+#[test]
+fn whole_block_rejects_another_input() {
+    let f = fixture();
+    let mut input = f.input.clone();
+    input[0] += 1;
+    // The honest run from the altered input: its input commitment is not the claimed one.
+    let circuit = BlockCircuit::new(consts(Part::Both), input);
+    let k = circuit.shape().k;
+    let err = MockProver::run(k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
+        .expect("synthesis")
+        .verify()
+        .expect_err("the input commitment differs");
+    assert!(err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })), "{err:?}");
+}

@@ -39,7 +39,7 @@ pub fn plan_chunks(model: &QuantizedModel, t: usize, max_k: u32) -> Result<Vec<C
                 .map_err(|e| ChainError::Unsupported { layer, reason: e.to_string() })
         };
         let both = build(Part::Both)?;
-        let parts = if BlockShape::of(&both, 0).k <= max_k {
+        let parts = if BlockShape::of(&both).k <= max_k {
             vec![(Part::Both, both)]
         } else {
             vec![(Part::Attention, build(Part::Attention)?), (Part::Mlp, build(Part::Mlp)?)]
