@@ -2,7 +2,7 @@ use std::sync::OnceLock;
 
 use halo2_proofs::circuit::SimpleFloorPlanner;
 use halo2_proofs::dev::{FailureLocation, MockProver, VerifyFailure};
-use halo2_proofs::plonk::{Advice, Circuit, Column, Instance};
+use halo2_proofs::plonk::{Advice, Any, Assigned, Circuit, Column, Fixed, Instance};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use zkinfer_quantize::int::ops::attention;
@@ -125,6 +125,8 @@ struct TestConfig {
 #[derive(Clone)]
 struct AttnCircuit {
     calls: Vec<Call>,
+    /// Whether the inputs and forged witnesses are known (false for keygen).
+    known: bool,
 }
 
 impl Circuit<Fr> for AttnCircuit {
@@ -133,7 +135,7 @@ impl Circuit<Fr> for AttnCircuit {
     type Params = ();
 
     fn without_witnesses(&self) -> Self {
-        self.clone()
+        AttnCircuit { calls: self.calls.clone(), known: false }
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
@@ -161,7 +163,9 @@ impl Circuit<Fr> for AttnCircuit {
                             .iter()
                             .enumerate()
                             .map(|(i, &x)| {
-                                region.assign_advice(config.input, input_row + i, Value::known(i128_to_fr(x)))
+                                let x =
+                                    if self.known { Value::known(i128_to_fr(x)) } else { Value::unknown() };
+                                region.assign_advice(config.input, input_row + i, x)
                             })
                             .collect();
                         input_row += xs.len();
@@ -186,7 +190,7 @@ impl Circuit<Fr> for AttnCircuit {
                             &q,
                             &k,
                             &v,
-                            Value::known(w.clone()),
+                            if self.known { Value::known(w.clone()) } else { Value::unknown() },
                         )?,
                     };
                     offset += AttentionChip::rows(&call.layout.shape, call.q_bits, call.k_bits)?;
@@ -215,7 +219,7 @@ fn chip() -> &'static AttentionChip {
 
 fn run(calls: Vec<Call>, heads: &[i128]) -> Result<(), Vec<VerifyFailure>> {
     let instance = vec![heads.iter().map(|&h| i128_to_fr(h)).collect()];
-    MockProver::run(K, &AttnCircuit { calls }, instance).expect("synthesis succeeds").verify()
+    MockProver::run(K, &AttnCircuit { calls, known: true }, instance).expect("synthesis succeeds").verify()
 }
 
 fn row_of(location: &FailureLocation) -> usize {
@@ -443,7 +447,8 @@ fn rows_match_the_documented_layout() {
 
 #[test]
 fn refuses_inputs_out_of_reach() {
-    let run_call = |call: Call| MockProver::run(K, &AttnCircuit { calls: vec![call] }, vec![vec![]]);
+    let run_call =
+        |call: Call| MockProver::run(K, &AttnCircuit { calls: vec![call], known: true }, vec![vec![]]);
     let mut call = Call::real();
     call.q.pop();
     assert!(matches!(run_call(call), Err(Error::Synthesis)));
@@ -456,4 +461,65 @@ fn refuses_inputs_out_of_reach() {
     w.rows[1].scores.pop();
     call.witness = Some(w);
     assert!(matches!(run_call(call), Err(Error::Synthesis)));
+}
+
+/// An `Assignment` that keeps no values, as keygen's pass without witnesses sees the
+/// circuit; it records the last row assigned in each advice column.
+#[derive(Default)]
+struct LastRows {
+    advice: std::collections::HashMap<usize, usize>,
+}
+
+impl halo2_proofs::plonk::Assignment<Fr> for LastRows {
+    fn enter_region<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
+    fn annotate_column<A: FnOnce() -> AR, AR: Into<String>>(&mut self, _: A, _: Column<Any>) {}
+    fn exit_region(&mut self) {}
+    fn enable_selector<A: FnOnce() -> AR, AR: Into<String>>(
+        &mut self,
+        _: A,
+        _: &halo2_proofs::plonk::Selector,
+        _: usize,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    fn query_instance(&self, _: Column<Instance>, _: usize) -> Result<Value<Fr>, Error> {
+        Ok(Value::unknown())
+    }
+    fn assign_advice<'v>(
+        &mut self,
+        column: Column<Advice>,
+        row: usize,
+        _: Value<Assigned<Fr>>,
+    ) -> Value<&'v Assigned<Fr>> {
+        let last = self.advice.entry(column.index()).or_default();
+        *last = (*last).max(row);
+        Value::unknown()
+    }
+    fn assign_fixed(&mut self, _: Column<Fixed>, _: usize, _: Assigned<Fr>) {}
+    fn copy(&mut self, _: Column<Any>, _: usize, _: Column<Any>, _: usize) {}
+    fn fill_from_row(&mut self, _: Column<Fixed>, _: usize, _: Value<Assigned<Fr>>) -> Result<(), Error> {
+        Ok(())
+    }
+    fn get_challenge(&self, _: halo2_proofs::plonk::Challenge) -> Value<Fr> {
+        Value::unknown()
+    }
+    fn push_namespace<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
+    fn pop_namespace(&mut self, _: Option<String>) {}
+}
+
+#[test]
+fn synthesizes_without_witnesses_in_exactly_its_rows() {
+    use halo2_proofs::plonk::FloorPlanner;
+
+    let call = Call::real();
+    let rows = call.layout.rows();
+    let circuit = AttnCircuit { calls: vec![call], known: true }.without_witnesses();
+    let mut cs = ConstraintSystem::<Fr>::default();
+    let config = AttnCircuit::configure(&mut cs);
+    let input = config.input.index();
+    let mut last = LastRows::default();
+    SimpleFloorPlanner::synthesize(&mut last, &circuit, config, cs.constants().clone())
+        .expect("synthesis without witnesses");
+    let chip_last = last.advice.iter().filter(|(&c, _)| c != input).map(|(_, &r)| r).max();
+    assert_eq!(chip_last, Some(rows - 1));
 }
