@@ -2,7 +2,7 @@ use std::sync::OnceLock;
 
 use halo2_proofs::circuit::SimpleFloorPlanner;
 use halo2_proofs::dev::{FailureLocation, MockProver, VerifyFailure};
-use halo2_proofs::plonk::{Advice, Any, Assigned, Circuit, Column, Fixed, Instance};
+use halo2_proofs::plonk::{Advice, Circuit, Column, Instance};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use zkinfer_quantize::int::ops::attention;
@@ -15,6 +15,7 @@ use crate::field::i128_to_fr;
 use crate::range::limbs;
 use crate::rescale::RescaleSite;
 use crate::softmax::{BLOCK_ROWS, PROB_SITE};
+use crate::testing::LastRows;
 
 /// The exp and recip tables have 2^16 rows.
 const K: u32 = 17;
@@ -525,50 +526,6 @@ fn refuses_inputs_out_of_reach() {
     assert!(matches!(run_call(call), Err(Error::Synthesis)));
 }
 
-/// An `Assignment` that keeps no values, as keygen's pass without witnesses sees the
-/// circuit; it records the last row assigned in each advice column.
-#[derive(Default)]
-struct LastRows {
-    advice: std::collections::HashMap<usize, usize>,
-}
-
-impl halo2_proofs::plonk::Assignment<Fr> for LastRows {
-    fn enter_region<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
-    fn annotate_column<A: FnOnce() -> AR, AR: Into<String>>(&mut self, _: A, _: Column<Any>) {}
-    fn exit_region(&mut self) {}
-    fn enable_selector<A: FnOnce() -> AR, AR: Into<String>>(
-        &mut self,
-        _: A,
-        _: &halo2_proofs::plonk::Selector,
-        _: usize,
-    ) -> Result<(), Error> {
-        Ok(())
-    }
-    fn query_instance(&self, _: Column<Instance>, _: usize) -> Result<Value<Fr>, Error> {
-        Ok(Value::unknown())
-    }
-    fn assign_advice<'v>(
-        &mut self,
-        column: Column<Advice>,
-        row: usize,
-        _: Value<Assigned<Fr>>,
-    ) -> Value<&'v Assigned<Fr>> {
-        let last = self.advice.entry(column.index()).or_default();
-        *last = (*last).max(row);
-        Value::unknown()
-    }
-    fn assign_fixed(&mut self, _: Column<Fixed>, _: usize, _: Assigned<Fr>) {}
-    fn copy(&mut self, _: Column<Any>, _: usize, _: Column<Any>, _: usize) {}
-    fn fill_from_row(&mut self, _: Column<Fixed>, _: usize, _: Value<Assigned<Fr>>) -> Result<(), Error> {
-        Ok(())
-    }
-    fn get_challenge(&self, _: halo2_proofs::plonk::Challenge) -> Value<Fr> {
-        Value::unknown()
-    }
-    fn push_namespace<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
-    fn pop_namespace(&mut self, _: Option<String>) {}
-}
-
 #[test]
 fn synthesizes_without_witnesses_in_exactly_its_rows() {
     use halo2_proofs::plonk::FloorPlanner;
@@ -582,6 +539,5 @@ fn synthesizes_without_witnesses_in_exactly_its_rows() {
     let mut last = LastRows::default();
     SimpleFloorPlanner::synthesize(&mut last, &circuit, config, cs.constants().clone())
         .expect("synthesis without witnesses");
-    let chip_last = last.advice.iter().filter(|(&c, _)| c != input).map(|(_, &r)| r).max();
-    assert_eq!(chip_last, Some(rows - 1));
+    assert_eq!(last.last_row_except(&[input]), Some(rows - 1));
 }
