@@ -9,15 +9,13 @@ use super::score::ScoreSite;
 use crate::rescale::RescaleSite;
 use crate::softmax;
 
-/// The sites and row counts of one attention call.
+/// The sites and row counts of one attention call (only [`AttnLayout::new`] builds one,
+/// so its shape is always one the chip can lay out).
 #[derive(Clone, Copy, Debug)]
 pub struct AttnLayout {
-    /// The shape.
-    pub shape: AttnShape,
-    /// The score site.
-    pub score: ScoreSite,
-    /// The head output's rescale.
-    pub head: RescaleSite,
+    pub(crate) shape: AttnShape,
+    pub(crate) score: ScoreSite,
+    pub(crate) head: RescaleSite,
 }
 
 impl AttnLayout {
@@ -34,6 +32,21 @@ impl AttnLayout {
         let score = ScoreSite::new(shape, q_bits, k_bits)?;
         let head = head_site(shape.v.bits)?;
         Ok(AttnLayout { shape: *shape, score, head })
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &AttnShape {
+        &self.shape
+    }
+
+    /// The score site.
+    pub fn score(&self) -> &ScoreSite {
+        &self.score
+    }
+
+    /// The head output's rescale site.
+    pub fn head(&self) -> &RescaleSite {
+        &self.head
     }
 
     /// Rows of the band of one attention row over `n` keys: its `n` scores, its softmax

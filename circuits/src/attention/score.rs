@@ -236,7 +236,7 @@ impl ScoreChip {
         w: Value<&ScoreWitness>,
     ) -> Result<AssignedFr<'v>, Error> {
         let d = site.head_dim;
-        if q.len() != d || k.len() != d {
+        if d == 0 || !d.is_multiple_of(SCORE_LANES) || q.len() != d || k.len() != d {
             return Err(Error::Synthesis);
         }
         w.error_if_known_and(|w| w.q.len() != d || w.k.len() != d)?;

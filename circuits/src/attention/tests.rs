@@ -15,6 +15,7 @@ use crate::field::i128_to_fr;
 use crate::range::limbs;
 use crate::rescale::RescaleSite;
 use crate::softmax::{BLOCK_ROWS, PROB_SITE};
+use crate::testing::LastRows;
 
 /// The exp and recip tables have 2^16 rows.
 const K: u32 = 17;
@@ -125,6 +126,8 @@ struct TestConfig {
 #[derive(Clone)]
 struct AttnCircuit {
     calls: Vec<Call>,
+    /// Whether the inputs and forged witnesses are known (false for keygen).
+    known: bool,
 }
 
 impl Circuit<Fr> for AttnCircuit {
@@ -133,7 +136,7 @@ impl Circuit<Fr> for AttnCircuit {
     type Params = ();
 
     fn without_witnesses(&self) -> Self {
-        self.clone()
+        AttnCircuit { calls: self.calls.clone(), known: false }
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
@@ -161,7 +164,9 @@ impl Circuit<Fr> for AttnCircuit {
                             .iter()
                             .enumerate()
                             .map(|(i, &x)| {
-                                region.assign_advice(config.input, input_row + i, Value::known(i128_to_fr(x)))
+                                let x =
+                                    if self.known { Value::known(i128_to_fr(x)) } else { Value::unknown() };
+                                region.assign_advice(config.input, input_row + i, x)
                             })
                             .collect();
                         input_row += xs.len();
@@ -186,7 +191,7 @@ impl Circuit<Fr> for AttnCircuit {
                             &q,
                             &k,
                             &v,
-                            Value::known(w.clone()),
+                            if self.known { Value::known(w.clone()) } else { Value::unknown() },
                         )?,
                     };
                     offset += AttentionChip::rows(&call.layout.shape, call.q_bits, call.k_bits)?;
@@ -215,7 +220,7 @@ fn chip() -> &'static AttentionChip {
 
 fn run(calls: Vec<Call>, heads: &[i128]) -> Result<(), Vec<VerifyFailure>> {
     let instance = vec![heads.iter().map(|&h| i128_to_fr(h)).collect()];
-    MockProver::run(K, &AttnCircuit { calls }, instance).expect("synthesis succeeds").verify()
+    MockProver::run(K, &AttnCircuit { calls, known: true }, instance).expect("synthesis succeeds").verify()
 }
 
 fn row_of(location: &FailureLocation) -> usize {
@@ -247,14 +252,6 @@ fn describe(failures: &[VerifyFailure]) -> Vec<String> {
     out.sort();
     out.dedup();
     out
-}
-
-/// Runs `call` with the forged witness `w` and its own (forged) head outputs as the public
-/// outputs, so that only the forged cells can fail; returns the described failures.
-fn forged_failures(mut call: Call, w: AttnWitness) -> Vec<String> {
-    let heads = w.heads(&call.layout);
-    call.witness = Some(w);
-    describe(&run(vec![call], &heads).expect_err("the forged witness must fail"))
 }
 
 /// The first row of the band of query head `hh`, token `ti`.
@@ -321,103 +318,173 @@ fn rejects_wrong_public_heads() {
     assert!(err.iter().all(|f| matches!(f, VerifyFailure::Permutation { .. })), "{err:?}");
 }
 
-/// The row forged in the tests below: query head 3 (key/value head 1), token 2, and its key.
-const HH: usize = 3;
-const TI: usize = 2;
-const KEY: usize = 1;
+/// One forged cell of the shared forged run: which attention row it is in and the
+/// failures it must cause.
+struct Forgery {
+    /// `hh·t + ti`.
+    row: usize,
+    expected: Vec<String>,
+}
+
+/// The forgeries, each in its own attention row of block 0 of the tiny model, and the
+/// failures of one `MockProver` run over all of them (one run at `k = 17` instead of one
+/// per forgery). The public outputs are the forged witness's own heads, so that only the
+/// forged cells can fail.
+struct ForgedRun {
+    layout: AttnLayout,
+    /// A wrong dot product (the running sum's first row).
+    dot: Forgery,
+    /// A wrong score rescale remainder.
+    score_rescale: Forgery,
+    /// A key row swapped for another: the tampered key lane cells.
+    swapped_key: Forgery,
+    /// A wrong probability.
+    prob: Forgery,
+    /// A wrong head output.
+    head: Forgery,
+    failures: Vec<String>,
+}
+
+fn forged_run() -> &'static ForgedRun {
+    static RUN: OnceLock<ForgedRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let mut call = Call::real();
+        let layout = call.layout;
+        let (t, d) = (layout.shape.t, layout.shape.head_dim);
+        let honest = call.honest();
+        let mut w = honest.clone();
+        let band = |hh: usize, ti: usize| band_start(&layout, hh, ti);
+        let score_row = |hh: usize, ti: usize, key: usize| band(hh, ti) + key * layout.score.rows();
+
+        // Query head 0, token 2, key 1: the claimed dot product is one too large, and
+        // everything after it is honest from there.
+        let dot = {
+            let r = 2;
+            let sw = &mut w.rows[r].scores[1];
+            sw.dot += 1;
+            let x = sw.dot * i128::from(layout.score.mult);
+            sw.rescale = crate::rescale::RescaleWitness::new(x, &layout.score.rescale);
+            rebuild(&mut w, &layout, r);
+            assert!(layout.score.dot_rows() > 1, "the first row is a running-sum row");
+            let row = score_row(0, 2, 1);
+            Forgery {
+                row: r,
+                expected: vec![format!("gate attention dot: acc = acc_next + sum(q*k) @ {row}")],
+            }
+        };
+
+        // Query head 1, token 2, key 0: the score's quotient one too large.
+        let score_rescale = {
+            let r = t + 2;
+            bump_rescale(&mut w.rows[r].scores[0].rescale, &layout.score.rescale);
+            rebuild(&mut w, &layout, r);
+            let top = score_row(1, 2, 0) + limbs(layout.score.rescale.shift) - 1;
+            Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
+        };
+
+        // Query head 2 (key/value head 1), token 2: key 1's score computed honestly over
+        // key 2's row.
+        let swapped_key = {
+            let r = 2 * t + 2;
+            let (q, k2) = (w.rows[r].scores[1].q.clone(), w.rows[r].scores[2].k.clone());
+            w.rows[r].scores[1] = ScoreWitness::new(&q, &k2, &layout.score).expect("witness");
+            rebuild(&mut w, &layout, r);
+            assert_ne!(w.rows[r].softmax.probs, honest.rows[r].softmax.probs, "the swap changes the row");
+            let row = score_row(2, 2, 1);
+            let k_cols: Vec<usize> = test_config().attn.score.k.iter().map(|c| c.index()).collect();
+            let old = &honest.rows[r].scores[1].k;
+            let expected: Vec<String> = (0..d)
+                .filter(|&i| old[i] != k2[i])
+                .map(|i| format!("permutation {} @ {}", k_cols[i % SCORE_LANES], row + i / SCORE_LANES))
+                .collect();
+            assert!(!expected.is_empty());
+            Forgery { row: r, expected }
+        };
+
+        // Query head 3, token 1: probability 1 one too large, the head output honest from it.
+        let prob = {
+            let r = 3 * t + 1;
+            let row = &mut w.rows[r];
+            row.softmax.probs[1] += 1;
+            row.head = HeadWitness::new(&row.softmax.probs, &row.head.values, &layout.head).expect("witness");
+            let top = band(3, 1) + BLOCK_ROWS + limbs(PROB_SITE.shift) - 1;
+            Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
+        };
+
+        // Query head 3, token 2: value column 11's output one too large.
+        let head = {
+            let r = 3 * t + 2;
+            let c = 11;
+            bump_rescale(&mut w.rows[r].head.outputs[c], &layout.head);
+            let group_start = band(3, 2) + c / head::HEAD_LANES * head::group_rows(3, &layout.head);
+            let top = group_start + limbs(layout.head.shift) - 1;
+            Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
+        };
+
+        let heads = w.heads(&layout);
+        call.witness = Some(w);
+        let failures = describe(&run(vec![call], &heads).expect_err("the forged witness must fail"));
+        ForgedRun { layout, dot, score_rescale, swapped_key, prob, head, failures }
+    })
+}
+
+/// Asserts that every failure `f` expects occurs in the forged run.
+fn assert_caught(f: &Forgery) {
+    let run = forged_run();
+    let t = run.layout.shape.t;
+    for e in &f.expected {
+        assert!(
+            run.failures.contains(e),
+            "row (head {}, token {}): {e} missing from {:?}",
+            f.row / t,
+            f.row % t,
+            run.failures
+        );
+    }
+}
 
 #[test]
 fn rejects_a_wrong_dot_product() {
-    let call = Call::real();
-    let layout = call.layout;
-    let mut w = call.honest();
-    let r = HH * layout.shape.t + TI;
-    let sw = &mut w.rows[r].scores[KEY];
-    sw.dot += 1;
-    sw.rescale =
-        crate::rescale::RescaleWitness::new(sw.dot * i128::from(layout.score.mult), &layout.score.rescale);
-    rebuild(&mut w, &layout, r);
-    let row = band_start(&layout, HH, TI) + KEY * layout.score.rows();
-    assert!(layout.score.dot_rows() > 1);
-    assert_eq!(
-        forged_failures(call, w),
-        vec![format!("gate attention dot: acc = acc_next + sum(q*k) @ {row}")]
-    );
+    assert_caught(&forged_run().dot);
 }
 
 #[test]
 fn rejects_a_wrong_score_rescale_remainder() {
-    let call = Call::real();
-    let layout = call.layout;
-    let mut w = call.honest();
-    let r = HH * layout.shape.t + TI;
-    bump_rescale(&mut w.rows[r].scores[KEY].rescale, &layout.score.rescale);
-    rebuild(&mut w, &layout, r);
-    let row = band_start(&layout, HH, TI) + KEY * layout.score.rows();
-    let top = row + limbs(layout.score.rescale.shift) - 1;
-    assert_eq!(forged_failures(call, w), vec![format!("lookup rescale remainder @ {top}")]);
+    assert_caught(&forged_run().score_rescale);
 }
 
 #[test]
 fn rejects_a_swapped_key_row() {
-    let call = Call::real();
-    let layout = call.layout;
-    let (t, d) = (layout.shape.t, layout.shape.head_dim);
-    let honest = call.honest();
-    let mut w = honest.clone();
-    let r = HH * t + TI;
-    // Key 1's score computed honestly over key 2's row.
-    let (q, k2) = (w.rows[r].scores[KEY].q.clone(), w.rows[r].scores[2].k.clone());
-    w.rows[r].scores[KEY] = ScoreWitness::new(&q, &k2, &layout.score).expect("witness");
-    rebuild(&mut w, &layout, r);
-    assert_ne!(w.rows[r].softmax.probs, honest.rows[r].softmax.probs, "the swap changes the row");
-
-    let row = band_start(&layout, HH, TI) + KEY * layout.score.rows();
-    let k_cols: Vec<usize> = test_config().attn.score.k.iter().map(|c| c.index()).collect();
-    let old = &honest.rows[r].scores[KEY].k;
-    let tampered: Vec<String> = (0..d)
-        .filter(|&i| old[i] != k2[i])
-        .map(|i| format!("permutation {} @ {}", k_cols[i % SCORE_LANES], row + i / SCORE_LANES))
-        .collect();
-    assert!(!tampered.is_empty());
-    let failures = forged_failures(call, w);
-    for cell in &tampered {
-        assert!(failures.contains(cell), "{cell} missing from {failures:?}");
-    }
-    // Every other failure is the other end of a broken copy: a key lane or the input.
-    let input = test_config().input.index();
-    for f in &failures {
-        let col =
-            f.strip_prefix("permutation ").and_then(|f| f.split(' ').next()).and_then(|c| c.parse().ok());
-        assert!(col.is_some_and(|c: usize| c == input || k_cols.contains(&c)), "{f} in {failures:?}");
-    }
+    assert_caught(&forged_run().swapped_key);
 }
 
 #[test]
 fn rejects_a_wrong_probability() {
-    let call = Call::real();
-    let layout = call.layout;
-    let mut w = call.honest();
-    let r = HH * layout.shape.t + TI;
-    let row = &mut w.rows[r];
-    row.softmax.probs[KEY] += 1;
-    row.head = HeadWitness::new(&row.softmax.probs, &row.head.values, &layout.head).expect("witness");
-    let top = band_start(&layout, HH, TI) + KEY * BLOCK_ROWS + limbs(PROB_SITE.shift) - 1;
-    assert_eq!(forged_failures(call, w), vec![format!("lookup rescale remainder @ {top}")]);
+    assert_caught(&forged_run().prob);
 }
 
 #[test]
 fn rejects_a_wrong_head_output() {
-    let call = Call::real();
-    let layout = call.layout;
-    let mut w = call.honest();
-    let r = HH * layout.shape.t + TI;
-    let c = 11;
-    bump_rescale(&mut w.rows[r].head.outputs[c], &layout.head);
-    let group = c / head::HEAD_LANES;
-    let rows_per_group = head::group_rows(TI + 1, &layout.head);
-    let top = band_start(&layout, HH, TI) + group * rows_per_group + limbs(layout.head.shift) - 1;
-    assert_eq!(forged_failures(call, w), vec![format!("lookup rescale remainder @ {top}")]);
+    assert_caught(&forged_run().head);
+}
+
+/// The forged run fails at the forged cells only: besides the expected failures, only the
+/// other ends of the swapped key's broken copies (key lanes or the input column).
+#[test]
+fn forged_run_fails_nowhere_else() {
+    let run = forged_run();
+    let expected: Vec<&String> = [&run.dot, &run.score_rescale, &run.swapped_key, &run.prob, &run.head]
+        .iter()
+        .flat_map(|f| &f.expected)
+        .collect();
+    let config = test_config();
+    let mut copy_ends: Vec<usize> = config.attn.score.k.iter().map(|c| c.index()).collect();
+    copy_ends.push(config.input.index());
+    for f in run.failures.iter().filter(|f| !expected.contains(f)) {
+        let col =
+            f.strip_prefix("permutation ").and_then(|f| f.split(' ').next()).and_then(|c| c.parse().ok());
+        assert!(col.is_some_and(|c: usize| copy_ends.contains(&c)), "unexpected {f} in {:?}", run.failures);
+    }
 }
 
 #[test]
@@ -443,7 +510,8 @@ fn rows_match_the_documented_layout() {
 
 #[test]
 fn refuses_inputs_out_of_reach() {
-    let run_call = |call: Call| MockProver::run(K, &AttnCircuit { calls: vec![call] }, vec![vec![]]);
+    let run_call =
+        |call: Call| MockProver::run(K, &AttnCircuit { calls: vec![call], known: true }, vec![vec![]]);
     let mut call = Call::real();
     call.q.pop();
     assert!(matches!(run_call(call), Err(Error::Synthesis)));
@@ -456,4 +524,20 @@ fn refuses_inputs_out_of_reach() {
     w.rows[1].scores.pop();
     call.witness = Some(w);
     assert!(matches!(run_call(call), Err(Error::Synthesis)));
+}
+
+#[test]
+fn synthesizes_without_witnesses_in_exactly_its_rows() {
+    use halo2_proofs::plonk::FloorPlanner;
+
+    let call = Call::real();
+    let rows = call.layout.rows();
+    let circuit = AttnCircuit { calls: vec![call], known: true }.without_witnesses();
+    let mut cs = ConstraintSystem::<Fr>::default();
+    let config = AttnCircuit::configure(&mut cs);
+    let input = config.input.index();
+    let mut last = LastRows::default();
+    SimpleFloorPlanner::synthesize(&mut last, &circuit, config, cs.constants().clone())
+        .expect("synthesis without witnesses");
+    assert_eq!(last.last_row_except(&[input]), Some(rows - 1));
 }
