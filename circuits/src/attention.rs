@@ -25,22 +25,27 @@
 //!
 //! | columns | content | rows |
 //! |---|---|---|
-//! | score (16 lanes, `acc`, `mult`, a rescale: 24 advice) | score `s` at `b + s·S` | `n·S`, `S = max(D/8, score rescale rows)` |
+//! | score (`2L_s` lanes, `acc`, `mult`, a rescale: `2L_s + 8` advice) | score `s` at `b + s·S` | `n·S`, `S = max(D/L_s, score rescale rows)` |
 //! | softmax (26 advice) | the softmax row | `6n + 4` |
-//! | head (`p`, 8 value lanes, 8 rescales: 65 advice) | value columns `8g … 8g + 7` at `b + g·H` | `(D/8)·H`, `H = max(n, head rescale rows)` |
+//! | head (`p`, `L_h` value lanes, `L_h` rescales: `1 + 8L_h` advice) | value columns `L_h·g … L_h·g + L_h − 1` at `b + g·H` | `(D/L_h)·H`, `H = max(n, head rescale rows)` |
 //!
 //! `D` must be a multiple of 8 (every Llama head width is). The band takes the tallest of
 //! the three; [`AttentionChip::rows`] is the sum over the
 //! `h·t` bands. Copies: each score's `q` and `k` lanes from the caller's cells, the scores
 //! into the softmax, the probabilities and the caller's values into the head groups.
 //!
+//! `L_s` = [`score::SCORE_LANES`] products per dot-product row and `L_h` =
+//! [`head::HEAD_LANES`] value columns per head group. Every column and lookup is paid over
+//! all `2^k` rows of the chunk while the attention fills few of them, so both are small:
+//! narrow and tall is cheaper than wide and short here.
+//!
 //! # Cost
 //!
 //! With `R(b) = ⌈b/8⌉ + 1`, a score rescale `(n_s, bits, x_bits)` and `v.bits = b_v`:
 //!
-//! - per score: `2D + D/8 + 4 + R(n_s) + R(bits) + R(x_bits − n_s)` advice cells, plus the
+//! - per score: `2D + D/L_s + 4 + R(n_s) + R(bits) + R(x_bits − n_s)` advice cells, plus the
 //!   softmax's 43;
-//! - per attention row: the softmax tail's 18 cells and, per group of 8 value columns, `n`
+//! - per attention row: the softmax tail's 18 cells and, per group of `L_h` value columns, `n`
 //!   probability cells;
 //! - per head output: `2n + 3 + R(16) + R(b_v) + R(b_v + 2)` cells.
 //!

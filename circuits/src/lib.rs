@@ -32,8 +32,8 @@
 //! | softmax, per score | 24 | 6 | 43 | 6 |
 //! | softmax, per attention row (tail) | 12 | 4 | 18 | 4 |
 //! | softmax head, one value column of `t` terms (24-bit values) | 11 | `max(t, 5)` | `4t + 16` | 3 |
-//! | attention score (`D`, rescale `n_s`, `bits`, `x_bits`) | 16 + 1 + rescale's 7 | `max(D/8, R(n_s), R(bits), R(x_bits − n_s))` | `2D + D/8 + 4 + R(n_s) + R(bits) + R(x_bits − n_s)` | 3 |
-//! | attention head output over `n` keys (`v_bits`), 8 side by side | 1 + 8·(1 + rescale's 7) | `max(n, R(16), R(v_bits + 2))` per 8 outputs | `2n + 3 + R(16) + R(v_bits) + R(v_bits + 2)`, plus `n` per 8 | 3 |
+//! | attention score (`D`, rescale `n_s`, `bits`, `x_bits`), `L_s = 4` lanes | `2L_s` + 1 + rescale's 7 | `max(D/L_s, R(n_s), R(bits), R(x_bits − n_s))` | `2D + D/L_s + 4 + R(n_s) + R(bits) + R(x_bits − n_s)` | 3 |
+//! | attention head output over `n` keys (`v_bits`), `L_h = 1` per group | 1 + `L_h`·(1 + rescale's 7) | `max(n, R(16), R(v_bits + 2))` per `L_h` outputs | `2n + 3 + R(16) + R(v_bits) + R(v_bits + 2)`, plus `n` per group | 3 |
 //! | rmsnorm, per token of `d` (rescale `n`, `bits`, `x_bits + 63`) | 25 (7 of them the rescale's) | `max(d·R_s, 7)`, `R_s` the rescale's rows | `d·(8 + R(n) + R(bits) + R(x_bits + 63 − n)) + 26 + 2·R(⌈log2 d⌉)` | 10 |
 //! | RoPE pair (`in_bits`, `bits`), two elements | 2 + rescale's 7 | `2·S` | `4 + 2·C` | 6 |
 //! | product (rescale site) | 2 + rescale's 7 | `S` | `2 + C` | 3 |

@@ -37,7 +37,7 @@ use crate::range::RangeTableConfig;
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// Value columns per head group.
-pub const HEAD_LANES: usize = 8;
+pub const HEAD_LANES: usize = 1;
 
 /// Rows a group over `n` keys uses with the head rescale `site`.
 pub fn group_rows(n: usize, site: &RescaleSite) -> usize {

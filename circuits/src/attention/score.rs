@@ -45,7 +45,7 @@ use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 use crate::softmax::SCORE_BITS;
 
 /// Products per dot-product row.
-pub const SCORE_LANES: usize = 8;
+pub const SCORE_LANES: usize = 4;
 
 /// The constants of a layer's scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -491,7 +491,7 @@ fn forged_run_fails_nowhere_else() {
 fn refuses_shapes_it_cannot_lay_out() {
     let r = real();
     let bad = |shape: AttnShape| AttentionChip::rows(&shape, r.q_bits, r.k_bits).is_err();
-    assert!(bad(AttnShape { head_dim: 12, ..r.shape }));
+    assert!(bad(AttnShape { head_dim: 10, ..r.shape }));
     assert!(bad(AttnShape { t: 0, ..r.shape }));
     assert!(bad(AttnShape { heads: 3, ..r.shape }));
     assert!(bad(AttnShape { score: zkinfer_quantize::fixed::Scale::new(12, 33), ..r.shape }));
@@ -503,9 +503,9 @@ fn refuses_shapes_it_cannot_lay_out() {
 fn rows_match_the_documented_layout() {
     let r = real();
     let layout = AttnLayout::new(&r.shape, r.q_bits, r.k_bits).expect("layout");
-    assert_eq!((layout.score.rescale.x_bits, layout.score.rows(), layout.score.dot_rows()), (74, 8, 2));
-    assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![10, 16, 24]);
-    assert_eq!(AttentionChip::rows(&r.shape, r.q_bits, r.k_bits).ok(), Some(200));
+    assert_eq!((layout.score.rescale.x_bits, layout.score.rows(), layout.score.dot_rows()), (74, 8, 4));
+    assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![80, 80, 80]);
+    assert_eq!(AttentionChip::rows(&r.shape, r.q_bits, r.k_bits).ok(), Some(960));
 }
 
 #[test]

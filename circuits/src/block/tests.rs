@@ -7,6 +7,7 @@ use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
 use zkinfer_quantize::synthetic::{tiny_config, SyntheticModel};
 
 use super::*;
+use halo2_proofs::halo2curves::bn256::Fr;
 
 const T: usize = 4;
 
@@ -108,4 +109,23 @@ fn whole_block_rejects_another_input() {
         .verify()
         .expect_err("the input commitment differs");
     assert!(err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })), "{err:?}");
+}
+
+#[test]
+fn print_costs() {
+    use halo2_proofs::plonk::ConstraintSystem;
+    for part in [Part::Both, Part::Mlp, Part::Attention] {
+        let c = consts(part);
+        let shape = BlockShape::of(&c);
+        let mut cs = ConstraintSystem::<Fr>::default();
+        BlockConfig::configure(&mut cs, shape);
+        eprintln!(
+            "{part:?}: {shape:?} rows {:?} advice {} fixed {} lookups {} degree {}",
+            RowCounts::of(&c),
+            cs.num_advice_columns(),
+            cs.num_fixed_columns(),
+            cs.lookups().len(),
+            cs.degree()
+        );
+    }
 }
