@@ -24,17 +24,14 @@ fn hex_string(bytes: &[u8]) -> String {
 pub fn run(a: ProveArgs) -> Result<()> {
     let q = open_quantized(a.model.as_deref(), a.json)?;
     let toks = tokens(&q, a.prompt.as_deref(), a.tokens.as_deref())?;
-    let env = Env::new(a.srs.as_deref(), a.max_k, a.json)?;
+    let env = Env::new(a.srs.as_deref(), a.max_k, a.key_cache.as_deref(), a.json)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.output));
     let start = std::time::Instant::now();
     let keys = match &a.keys {
         Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
         None => {
             let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
-            let keys =
-                setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| {
-                    p.set(d, n)
-                })?;
+            let keys = setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &mut |d, n| p.set(d, n))?;
             keys.write(&keys_path)?;
             keys
         }
@@ -43,7 +40,9 @@ pub fn run(a: ProveArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let (bundle, _) = {
         let mut p = Progress::new("prove", keys.chunks.len(), a.json);
-        prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| p.set(d, n))?
+        prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |d, n| {
+            p.set(d, n)
+        })?
     };
     let prove_s = start.elapsed().as_secs_f64();
     bundle.write(&a.output)?;

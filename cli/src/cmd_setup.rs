@@ -14,11 +14,11 @@ pub fn run(a: SetupArgs) -> Result<()> {
         Some(n) => n,
         None => tokens(&q, a.prompt.as_deref(), None)?.len(),
     };
-    let env = Env::new(a.srs.as_deref(), a.max_k, a.json)?;
+    let env = Env::new(a.srs.as_deref(), a.max_k, None, a.json)?;
     let start = std::time::Instant::now();
     let keys = {
         let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
-        setup(&q, t, a.max_k, &env.srs, &env.srs_cache, &env.key_cache, &mut |d, n| p.set(d, n))?
+        setup(&q, t, a.max_k, &env.srs, &env.srs_cache, &mut |d, n| p.set(d, n))?
     };
     let out = a.output.clone().unwrap_or_else(|| format!("{}-t{t}.keys.json", &q.model_id()[..16]).into());
     keys.write(&out)?;

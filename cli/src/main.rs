@@ -81,6 +81,9 @@ pub struct ProveArgs {
     pub max_k: u32,
     #[arg(long)]
     pub srs: Option<PathBuf>,
+    /// Keep proving keys in this folder between runs (several GB per chunk).
+    #[arg(long)]
+    pub key_cache: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

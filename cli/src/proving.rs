@@ -17,15 +17,16 @@ use crate::progress::Progress;
 pub struct Env {
     pub srs: Srs,
     pub srs_cache: SrsCache,
-    pub key_cache: KeyCache,
+    /// Proving keys on disk (`--key-cache`); gigabytes per chunk, so off by default.
+    pub key_cache: Option<KeyCache>,
 }
 
 impl Env {
     /// `--srs FILE` (a ceremony's params file, downsized as needed), else the cached
     /// INSECURE dev SRS of `2^k` rows.
-    pub fn new(srs: Option<&Path>, k: u32, quiet: bool) -> Result<Self> {
+    pub fn new(srs: Option<&Path>, k: u32, key_cache: Option<&Path>, quiet: bool) -> Result<Self> {
         let srs_cache = SrsCache::from_env()?;
-        let key_cache = KeyCache::from_env()?;
+        let key_cache = key_cache.map(KeyCache::new);
         let srs = match srs {
             Some(p) => {
                 let s = Srs::load(p).with_context(|| format!("SRS {}", p.display()))?;

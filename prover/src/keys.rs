@@ -34,7 +34,9 @@ use std::str::FromStr;
 
 use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
 use halo2_proofs::halo2curves::ff::PrimeField;
-use halo2_proofs::plonk::{keygen_pk2, Circuit, ConstraintSystem, ProvingKey, VerifyingKey};
+use halo2_proofs::plonk::{
+    keygen_pk2, keygen_vk_custom, Circuit, ConstraintSystem, ProvingKey, VerifyingKey,
+};
 use halo2_proofs::SerdeFormat;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -177,6 +179,12 @@ pub fn vk_from_bytes<C: Circuit<Fr>>(
 /// stay what the circuit declares.
 pub fn keygen<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<ProvingKey<G1Affine>, KeyError> {
     keygen_pk2(srs.params(), circuit, false).map_err(|source| KeyError::Keygen { k: srs.k(), source })
+}
+
+/// Only the verifying key of `circuit` (what a verifier needs; the proving key's cosets are
+/// not computed), with the same settings as [`keygen`].
+pub fn keygen_vk<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<VerifyingKey<G1Affine>, KeyError> {
+    keygen_vk_custom(srs.params(), circuit, false).map_err(|source| KeyError::Keygen { k: srs.k(), source })
 }
 
 /// A cheap identity for a circuit's keys (see the module docs).

@@ -28,7 +28,7 @@ pub mod verifier_params;
 pub mod verify;
 
 pub use bundle::{Bundle, BundleError, ChunkProof};
-pub use keys::{keygen, vk_hash, CacheStatus, KeyCache, KeyError, ShapeId, VkHash};
+pub use keys::{keygen, keygen_vk, vk_hash, CacheStatus, KeyCache, KeyError, ShapeId, VkHash};
 pub use prove::{prove, prove_with_rng, Proof, ProveError};
 pub use snark::{to_snark, verify_snark, SnarkError};
 pub use srs::{Srs, SrsCache, SrsError, SrsKind};

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use zkinfer_circuits::poseidon::commit_activations;
 use zkinfer_prover::chain::{prove_chain, setup, verify_chain, ChainError, ModelKeys};
-use zkinfer_prover::{Bundle, BundleError, Fr, KeyCache, SrsCache, VerifierParams};
+use zkinfer_prover::{Bundle, BundleError, Fr, SrsCache, VerifierParams};
 use zkinfer_quantize::int::forward;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
@@ -33,25 +33,20 @@ fn quantized(dir: &std::path::Path, seed: u64) -> QuantizedModel {
     QuantizedModel::open(&path).expect("open")
 }
 
-fn caches(dir: &std::path::Path) -> (SrsCache, KeyCache) {
-    // The dev SRS is shared with every other run on this machine; keys stay per test run.
-    (SrsCache::from_env().expect("cache dir"), KeyCache::new(dir.join("keys")))
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let model = quantized(dir.path(), 7);
-        let (srs_cache, key_cache) = caches(dir.path());
+        // The dev SRS is shared with every other run on this machine.
+        let srs_cache = SrsCache::from_env().expect("cache dir");
         let srs = srs_cache.insecure(MAX_K).expect("dev SRS");
         let start = std::time::Instant::now();
-        let keys =
-            setup(&model, TOKENS.len(), MAX_K, &srs, &srs_cache, &key_cache, &mut |_, _| {}).expect("setup");
+        let keys = setup(&model, TOKENS.len(), MAX_K, &srs, &srs_cache, &mut |_, _| {}).expect("setup");
         eprintln!("setup: {} chunks in {:.1} s", keys.chunks.len(), start.elapsed().as_secs_f64());
         let start = std::time::Instant::now();
         let (bundle, _) =
-            prove_chain(&model, &TOKENS, &keys, &srs, &srs_cache, &key_cache, &mut |_, _| {}).expect("prove");
+            prove_chain(&model, &TOKENS, &keys, &srs, &srs_cache, None, &mut |_, _| {}).expect("prove");
         eprintln!("prove: {:.1} s", start.elapsed().as_secs_f64());
         Fixture { model, keys, bundle, params: VerifierParams::from_srs(&srs), _dir: dir }
     })

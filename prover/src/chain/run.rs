@@ -9,7 +9,7 @@ use zkinfer_quantize::qmodel::file::QuantizedModel;
 use super::keys_file::{ChunkKey, ModelKeys};
 use super::plan::plan_chunks;
 use crate::bundle::{Bundle, BundleError, ChunkProof};
-use crate::keys::{vk_hash, KeyCache, KeyError, ShapeId};
+use crate::keys::{keygen, keygen_vk, vk_hash, KeyCache, KeyError, ShapeId};
 use crate::prove::{prove, ProveError};
 use crate::srs::{Srs, SrsCache, SrsError};
 use crate::verifier_params::VerifierParams;
@@ -125,15 +125,15 @@ fn srs_at(srs: &Srs, cache: &SrsCache, k: u32) -> Result<Srs, ChainError> {
     Ok(cache.downsized(srs, k)?)
 }
 
-/// Makes (or loads from `key_cache`) the keys of every chunk of `model` for `t` tokens,
-/// with chunks of at most `2^max_k` rows; `progress(done, total)` after each.
+/// Makes the verifying key of every chunk of `model` for `t` tokens, with chunks of at most
+/// `2^max_k` rows; `progress(done, total)` after each. Proving keys are made when proving
+/// (they are gigabytes each at `k = 17`; [`prove_chain`] caches them only when asked).
 pub fn setup(
     model: &QuantizedModel,
     t: usize,
     max_k: u32,
     srs: &Srs,
     srs_cache: &SrsCache,
-    key_cache: &KeyCache,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ModelKeys, ChainError> {
     let specs = plan_chunks(model, t, max_k)?;
@@ -141,9 +141,7 @@ pub fn setup(
     for spec in &specs {
         let circuit = BlockCircuit::keygen(spec.consts.clone());
         let srs = srs_at(srs, srs_cache, spec.shape.k)?;
-        let (pk, _) =
-            key_cache.load_or_keygen(&srs, &circuit, &shape_id(model, &circuit, spec.layer, spec.part))?;
-        let vk = pk.get_vk().clone();
+        let vk = keygen_vk(&srs, &circuit)?;
         chunks.push(ChunkKey {
             layer: spec.layer,
             part: spec.part,
@@ -166,22 +164,27 @@ fn proving_key(
     circuit: &BlockCircuit,
     key: &ChunkKey,
     srs: &Srs,
-    key_cache: &KeyCache,
+    key_cache: Option<&KeyCache>,
 ) -> Result<ProvingKey<G1Affine>, ChainError> {
-    let (pk, _) = key_cache.load_or_keygen(srs, circuit, &shape_id(model, circuit, key.layer, key.part))?;
-    Ok(pk)
+    match key_cache {
+        Some(cache) => {
+            Ok(cache.load_or_keygen(srs, circuit, &shape_id(model, circuit, key.layer, key.part))?.0)
+        }
+        None => Ok(keygen(srs, circuit)?),
+    }
 }
 
 /// Runs the integer model on `tokens` and proves every chunk `keys` lists; returns the
 /// bundle and the last block's output (`[t, d]`, the residual stream before the final
-/// norm). `progress(done, total)` after each chunk.
+/// norm). Proving keys come from `key_cache` when given (and are stored there), else are
+/// made for each chunk and dropped. `progress(done, total)` after each chunk.
 pub fn prove_chain(
     model: &QuantizedModel,
     tokens: &[u32],
     keys: &ModelKeys,
     srs: &Srs,
     srs_cache: &SrsCache,
-    key_cache: &KeyCache,
+    key_cache: Option<&KeyCache>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Bundle, Vec<i64>), ChainError> {
     if keys.model_id != model.model_id() {
