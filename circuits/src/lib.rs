@@ -1,6 +1,7 @@
 //! halo2 chips (KZG over BN254, halo2-axiom) that constrain the integer model's
 //! fixed-point operations exactly as `zkinfer_quantize` computes them.
 //!
+//! - [`argmax`]: the index and value of the largest logit (lowest index among ties);
 //! - [`block`]: a chunk of a transformer block (attention and/or MLP half) as one circuit;
 //! - [`field`]: signed integers as field elements;
 //! - [`range`]: range checks by byte decomposition;
@@ -52,6 +53,7 @@
 //! 29 cells in 6 rows.
 #![deny(missing_docs)]
 
+pub mod argmax;
 pub mod block;
 pub mod field;
 pub mod lookup;
