@@ -2,6 +2,7 @@
 //! fixed-point operations exactly as `zkinfer_quantize` computes them.
 //!
 //! - [`argmax`]: the index and value of the largest logit (lowest index among ties);
+//! - [`head`]: the model head (final RMSNorm of the last token, `lm_head`, argmax), in vocabulary slices;
 //! - [`block`]: a chunk of a transformer block (attention and/or MLP half) as one circuit;
 //! - [`field`]: signed integers as field elements;
 //! - [`range`]: range checks by byte decomposition;
@@ -56,6 +57,7 @@
 pub mod argmax;
 pub mod block;
 pub mod field;
+pub mod head;
 pub mod lookup;
 pub mod matmul;
 pub mod norm;
