@@ -155,7 +155,8 @@ fn check_chain_rejects_broken_links() {
 #[test]
 fn constructor_refuses_bad_slices_and_priors() {
     let m = &fixture().model;
-    let (norm, lm, tables) = (m.final_norm().unwrap(), m.lm_head().unwrap(), m.tables().unwrap());
+    let (norm, lm) = (m.final_norm().expect("final norm"), m.lm_head().expect("lm_head"));
+    let tables = m.tables().expect("tables");
     let resid = m.manifest.body.params.resid;
     let err = HeadConsts::new(&norm, &lm, &tables, resid, 4, 200..300).expect_err("past the vocabulary");
     assert_eq!(err, HeadError::VocabRange { lo: 200, hi: 300, vocab: 256 });
