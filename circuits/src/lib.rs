@@ -39,6 +39,7 @@
 //! | SwiGLU (`gate_bits`, rescale site) | 2 + 7 + extended's 7 | `max(R(gate_bits), S)` | `8 + R(gate_bits) + C` | 5 |
 //! | residual add (`in_bits`, `bits`) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
 //! | requant (linear output, site of `requant_site`) | 1 + rescale's 7 | `S` | `1 + C` | 3 |
+//! | argmax, per logit (`bits`-bit logits) | 7 | `R(bits)` | `6 + R(bits)` | 1 |
 //!
 //! where `S` and `C` are the rows and cells of the element's rescale: RoPE's is
 //! `(14, bits, in_bits + 16)`, SwiGLU's `(11 + up.frac − mid.frac, mid.bits, gate_bits + up.bits)`

@@ -38,7 +38,7 @@
 //! (`V + d·⌈V/32⌉` rows for a slice of `V` rows), the argmax (`R(logit bits)` rows per
 //! logit), Poseidon (`38·⌈t·d/6⌉ + 1` rows). The tiny model's whole vocabulary (256 × 64)
 //! fits `k = 17`; SmolLM2's (49,152 × 576) needs 934k matmul rows, `k = 20`, or slices
-//! of at most ~6,900 rows at `k = 17`.
+//! of at most 6,880 rows at `k = 17` (8 slices of 6,144, [`vocab_slices`]).
 
 mod config;
 mod consts;
@@ -47,7 +47,7 @@ mod synth;
 
 pub use config::HeadConfig;
 pub use consts::HeadConsts;
-pub use shape::{HeadRows, HeadShape};
+pub use shape::{vocab_slices, HeadRows, HeadShape};
 
 use std::sync::Arc;
 

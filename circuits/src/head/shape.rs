@@ -1,6 +1,8 @@
 //! The rows each part of a head chunk needs, and the lanes and `k` that follow: the
 //! circuit's configuration parameters.
 
+use std::ops::Range;
+
 use crate::block::{usable_rows, MATMUL_LANES, MIN_K};
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
@@ -56,6 +58,27 @@ impl HeadRows {
     }
 }
 
+/// The vocabulary `[0, vocab_size)` cut into the fewest equal slices (multiples of the
+/// matmul's 32 weight lanes, the last one shorter) whose head chunks fit `2^max_k` rows:
+/// the matmul's `V + d·⌈V/32⌉` rows and the argmax's `(V + 1)·R(logit_bits)` both within the
+/// usable rows. `None` when not even a 32-row slice fits or `vocab_size` is 0.
+pub fn vocab_slices(vocab_size: usize, d: usize, logit_bits: u32, max_k: u32) -> Option<Vec<Range<usize>>> {
+    let cap = usable_rows(max_k.max(MIN_K));
+    let fits = |v: usize| {
+        MatmulConfig::rows_for(v, d, MATMUL_LANES) <= cap && (v + 1) * range_rows(logit_bits) <= cap
+    };
+    let mut blocks = vocab_size.div_ceil(MATMUL_LANES);
+    while blocks > 0 && !fits(blocks * MATMUL_LANES) {
+        blocks -= 1;
+    }
+    if blocks == 0 || vocab_size == 0 {
+        return None;
+    }
+    let slices = vocab_size.div_ceil(blocks * MATMUL_LANES);
+    let len = vocab_size.div_ceil(slices).div_ceil(MATMUL_LANES) * MATMUL_LANES;
+    Some((0..vocab_size).step_by(len).map(|lo| lo..(lo + len).min(vocab_size)).collect())
+}
+
 impl HeadShape {
     /// The shape of the head with constants `c`: the smallest `k ≥ MIN_K` holding every
     /// fixed group, then as many elementwise lanes as that height needs.
@@ -68,5 +91,29 @@ impl HeadShape {
         let cap = usable_rows(k);
         let elem_lanes = (rows.elem + rows.elem / 16).div_ceil(cap).max(1);
         HeadShape { t: c.t, logit_bits: c.lm.out.bits, elem_lanes, k }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_fit_and_cover_the_vocabulary() {
+        // SmolLM2: 49,152 × 576 fits one chunk at k = 20 (933,888 matmul rows).
+        assert_eq!(vocab_slices(49152, 576, 32, 20), Some(vec![0..49152]));
+        // At k = 17 a slice holds at most 215 blocks of 32 rows (608 matmul rows each).
+        let s = vocab_slices(49152, 576, 32, 17).expect("slices");
+        assert_eq!(s.len(), 8);
+        assert_eq!(s[0], 0..6144);
+        assert_eq!(s.last(), Some(&(43008..49152)));
+        assert!(s.windows(2).all(|w| w[0].end == w[1].start));
+        for r in &s {
+            assert!(MatmulConfig::rows_for(r.len(), 576, MATMUL_LANES) <= usable_rows(17));
+        }
+        assert_eq!(vocab_slices(256, 64, 32, 17), Some(vec![0..256]));
+        assert_eq!(vocab_slices(100, 64, 32, 17), Some(vec![0..100]));
+        assert_eq!(vocab_slices(0, 64, 32, 17), None);
+        assert_eq!(vocab_slices(1000, 1 << 17, 32, 17), None);
     }
 }
