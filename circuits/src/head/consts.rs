@@ -109,6 +109,9 @@ impl HeadConsts {
     /// The slice's logits for the residual `input: [t, d]`, exactly as the integer
     /// reference computes the last token's row of them.
     pub fn logits(&self, input: &[i64]) -> Result<Vec<i64>, HeadError> {
+        if self.t == 0 {
+            return Err(HeadError::NoTokens);
+        }
         if input.len() != self.t * self.d {
             return Err(HeadError::InputLength { expected: self.t * self.d, got: input.len() });
         }

@@ -262,7 +262,7 @@ impl Circuit<Fr> for HeadCircuit {
 
     fn synthesize(&self, config: HeadConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
         let c = &*self.consts;
-        if config.shape != self.shape || config.argmax.bits != c.lm.out.bits {
+        if config.shape != self.shape || config.argmax.bits != c.lm.out.bits || c.t == 0 {
             return Err(Error::Synthesis);
         }
         config.range_table.load(&mut layouter)?;
