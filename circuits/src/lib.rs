@@ -1,6 +1,8 @@
 //! halo2 chips (KZG over BN254, halo2-axiom) that constrain the integer model's
 //! fixed-point operations exactly as `zkinfer_quantize` computes them.
 //!
+//! - [`argmax`]: the index and value of the largest logit (lowest index among ties);
+//! - [`head`]: the model head (final RMSNorm of the last token, `lm_head`, argmax), in vocabulary slices;
 //! - [`block`]: a chunk of a transformer block (attention and/or MLP half) as one circuit;
 //! - [`field`]: signed integers as field elements;
 //! - [`range`]: range checks by byte decomposition;
@@ -40,6 +42,7 @@
 //! | SwiGLU (`gate_bits`, rescale site) | 2 + 7 + extended's 7 | `max(R(gate_bits), S)` | `8 + R(gate_bits) + C` | 5 |
 //! | residual add (`in_bits`, `bits`) | 2 + rescale's 7 | `S` | `2 + C` | 3 |
 //! | requant (linear output, site of `requant_site`) | 1 + rescale's 7 | `S` | `1 + C` | 3 |
+//! | argmax, per logit (`bits`-bit logits) | 7 | `R(bits)` | `6 + R(bits)` | 1 |
 //!
 //! where `S` and `C` are the rows and cells of the element's rescale: RoPE's is
 //! `(14, bits, in_bits + 16)`, SwiGLU's `(11 + up.frac − mid.frac, mid.bits, gate_bits + up.bits)`
@@ -55,9 +58,11 @@
 //! 29 cells in 6 rows.
 #![deny(missing_docs)]
 
+pub mod argmax;
 pub mod attention;
 pub mod block;
 pub mod field;
+pub mod head;
 pub mod lookup;
 pub mod matmul;
 pub mod norm;

@@ -35,6 +35,7 @@ mod synth;
 
 pub use config::{BlockConfig, ElemLane};
 pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};
+pub use cursor::Lanes;
 pub use shape::{usable_rows, BlockShape, RowCounts, MATMUL_LANES, MIN_K, RESERVED_ROWS};
 
 use std::sync::Arc;
