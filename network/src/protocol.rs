@@ -212,6 +212,7 @@ fn expect_empty(body: &[u8]) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::wire::{decode, encode};

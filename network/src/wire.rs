@@ -149,6 +149,7 @@ impl<Req: Wire, Resp: Wire> request_response::Codec for FrameCodec<Req, Resp> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

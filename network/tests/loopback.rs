@@ -1,4 +1,5 @@
 //! Workers and a coordinator on 127.0.0.1, in-process.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

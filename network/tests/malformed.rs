@@ -1,4 +1,5 @@
 //! Garbage and oversized messages sent to a worker: refused, and the worker keeps working.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

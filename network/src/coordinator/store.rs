@@ -62,6 +62,7 @@ impl ResultStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::job::ContentHash;

@@ -87,6 +87,7 @@ impl Fetch {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use libp2p::identity::Keypair;
