@@ -21,7 +21,6 @@ mod security;
 mod wire;
 mod worker;
 
-pub use blob::{BlobStore, HashMismatch};
 pub use config::{CoordinatorConfig, Limits, WorkerConfig};
 pub use coordinator::{
     Coordinator, JobProgress, JobStatus, Progress, RejectReason, ResultStore, RunEvent, RunOutcome,
@@ -32,5 +31,4 @@ pub use job::{CheckError, Checker, ContentHash, ExecError, Executor, HashParseEr
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 pub use security::{load_or_create_identity, Allowlist};
-pub use wire::{FrameCodec, Wire};
 pub use worker::{run_worker, WorkerHandle};

@@ -117,15 +117,16 @@ async fn forged_results_and_other_jobs_results_are_rejected_and_reassigned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_worker_times_out_and_an_oversized_result_is_refused() {
-    let net = Net::new(3);
+async fn slow_oversized_and_failing_workers_have_their_jobs_reassigned() {
+    let net = Net::new(4);
     let counter = Counter::default();
     let slow =
         net.worker(0, TestExecutor::new(Behaviour::Honest, Duration::from_secs(4), &counter), &[]).await;
     let bloated = net.worker(1, TestExecutor::new(Behaviour::Huge(1 << 20), FAST, &counter), &[]).await;
     let honest = net.worker(2, TestExecutor::new(Behaviour::Honest, FAST, &counter), &[]).await;
+    let failing = net.worker(3, TestExecutor::new(Behaviour::Fail, FAST, &counter), &[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = net.coordinator(dir.path(), &[&slow, &bloated, &honest]);
+    let mut config = net.coordinator(dir.path(), &[&slow, &bloated, &honest, &failing]);
     config.job_timeout = Duration::from_secs(1);
     config.limits.max_job_response = 64 << 10;
     let jobs = jobs(6);
@@ -137,7 +138,11 @@ async fn a_slow_worker_times_out_and_an_oversized_result_is_refused() {
         rejected.iter().any(|(w, r)| *w == bloated.peer_id() && matches!(r, RejectReason::Transport(_))),
         "{rejected:?}"
     );
-    for handle in [slow, bloated, honest] {
+    assert!(
+        rejected.contains(&(failing.peer_id(), RejectReason::ExecFailed("out of memory".into()))),
+        "{rejected:?}"
+    );
+    for handle in [slow, bloated, honest, failing] {
         handle.shutdown().await;
     }
 }

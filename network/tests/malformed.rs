@@ -11,8 +11,8 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::request_response::{self, Event, Message, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, StreamProtocol, SwarmBuilder};
-use zkinfer_network::protocol::{BlobRequest, ProveRequest, BLOB_PROTOCOL, PROVE_PROTOCOL};
-use zkinfer_network::{ContentHash, Coordinator, Keypair, Multiaddr};
+use zkinfer_network::protocol::{BlobRequest, JobOffer, ProveRequest, BLOB_PROTOCOL, PROVE_PROTOCOL};
+use zkinfer_network::{ContentHash, Coordinator, Job, Keypair, Multiaddr};
 
 /// Sends raw bytes as a request and reads whatever comes back.
 #[derive(Clone, Default)]
@@ -145,6 +145,16 @@ async fn garbage_and_oversized_messages_are_refused_without_a_crash() {
     garbage.await.unwrap();
 
     let hello = serde_json::to_vec(&ProveRequest::Hello).unwrap();
+    let job = &jobs(1)[0];
+    let offer = |k: u32| JobOffer {
+        job_id: Job::derive_id(0, k, &job.payload_hash()),
+        chunk_index: 0,
+        k,
+        payload_hash: job.payload_hash(),
+        payload_len: job.payload.len() as u64,
+    };
+    let bad_id = JobOffer { chunk_index: 1, ..offer(14) };
+    let too_large = offer(30);
     let answers = send_raw(
         net.coordinator.clone(),
         addr.clone(),
@@ -160,17 +170,26 @@ async fn garbage_and_oversized_messages_are_refused_without_a_crash() {
             frame(&hello, b"extra"),
             // A truncated frame.
             frame(&hello, b"")[..6].to_vec(),
+            // Well-formed offers the worker must refuse: an id that does not match, too large a k.
+            frame(&serde_json::to_vec(&ProveRequest::Prove(bad_id)).unwrap(), b""),
+            frame(&serde_json::to_vec(&ProveRequest::Prove(too_large)).unwrap(), b""),
             // And a well-formed handshake on the same connection still works.
             frame(&hello, b""),
         ],
     )
     .await;
-    let (refused, last) = answers.split_at(answers.len() - 1);
-    for (i, answer) in refused.iter().enumerate() {
+    let (malformed, answered) = answers.split_at(5);
+    for (i, answer) in malformed.iter().enumerate() {
         assert!(answer.is_err(), "malformed job request {i} got an answer: {answer:?}");
     }
-    let reply = last[0].as_ref().expect("the worker stopped answering");
-    assert!(String::from_utf8_lossy(reply).contains("max_k"), "not a capability answer");
+    let text: Vec<String> = answered
+        .iter()
+        .map(|a| String::from_utf8_lossy(a.as_ref().expect("no answer")).into_owned())
+        .collect();
+    assert!(text[0].contains("\"BadOffer\""), "{}", text[0]);
+    assert!(text[1].contains("\"TooLarge\":{\"k\":30,\"max_k\":18}"), "{}", text[1]);
+    assert!(text[2].contains("max_k"), "not a capability answer: {}", text[2]);
+    assert_eq!(counter.total(), 0, "a refused offer ran");
 
     let ask = serde_json::to_vec(&BlobRequest { hash: ContentHash::of(b"unknown") }).unwrap();
     let answers = send_raw(

@@ -52,6 +52,8 @@ pub enum Behaviour {
     OtherJob(Arc<Vec<Job>>),
     /// `n` bytes of zeros.
     Huge(usize),
+    /// An executor error.
+    Fail,
 }
 
 pub struct TestExecutor {
@@ -86,6 +88,7 @@ impl Executor for TestExecutor {
                 chain(other)
             }
             Behaviour::Huge(n) => vec![0; *n],
+            Behaviour::Fail => return Err(ExecError::new("out of memory")),
         })
     }
 }
