@@ -35,8 +35,8 @@ pub(crate) enum NodeEvent {
     BlobResponse { request_id: OutboundRequestId, response: BlobResponse },
     /// One of our blob requests failed.
     BlobFailure { request_id: OutboundRequestId, reason: String },
-    /// A provider query found peers holding a blob.
-    ProvidersFound { query: QueryId, providers: HashSet<PeerId> },
+    /// A provider query found peers holding a blob; `last` when the query has ended.
+    ProvidersFound { query: QueryId, providers: HashSet<PeerId>, last: bool },
     /// A provider query ended.
     ProvidersDone { query: QueryId },
 }
@@ -131,7 +131,7 @@ impl Node {
                 ..
             } => match result {
                 Ok(GetProvidersOk::FoundProviders { providers, .. }) => {
-                    Some(NodeEvent::ProvidersFound { query: id, providers })
+                    Some(NodeEvent::ProvidersFound { query: id, providers, last: step.last })
                 }
                 _ if step.last => Some(NodeEvent::ProvidersDone { query: id }),
                 _ => None,

@@ -115,10 +115,14 @@ impl WorkerLoop {
                     self.blob_failed(fetch_id);
                 }
             }
-            NodeEvent::ProvidersFound { query, providers } => {
+            NodeEvent::ProvidersFound { query, providers, last } => {
                 if let Some(fetch_id) = self.provider_queries.get(&query).copied() {
                     if let Some((fetch, _)) = self.fetches.get_mut(&fetch_id) {
                         fetch.add_candidates(providers);
+                        if last {
+                            fetch.query_done();
+                            self.provider_queries.remove(&query);
+                        }
                     }
                     self.advance(fetch_id);
                 }
