@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use futures::StreamExt;
 use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, Multiaddr, PeerId, Swarm};
@@ -14,6 +15,7 @@ use libp2p::{identify, Multiaddr, PeerId, Swarm};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::blob::BlobStore;
 use crate::coordinator::RejectReason;
+use crate::error::NetworkError;
 use crate::protocol::{BlobRequest, BlobResponse, ProveRequest, ProveResponse, PROVE_PROTOCOL};
 use crate::security::Allowlist;
 
@@ -46,21 +48,46 @@ pub(crate) struct Node {
     pub swarm: Swarm<Behaviour>,
     pub blobs: BlobStore,
     allowlist: Allowlist,
+    bootstrap: Vec<Multiaddr>,
 }
 
 impl Node {
     pub fn new(swarm: Swarm<Behaviour>, blobs: BlobStore, allowlist: Allowlist) -> Self {
-        Self { swarm, blobs, allowlist }
+        Self { swarm, blobs, allowlist, bootstrap: Vec::new() }
+    }
+
+    /// Dials the bootstrap peers now (an unusable address is an error) and again on every
+    /// [`Node::maintain`] while they are not connected (a peer started later, or restarted).
+    pub fn join(&mut self, bootstrap: Vec<Multiaddr>) -> Result<(), NetworkError> {
+        for addr in &bootstrap {
+            self.swarm
+                .dial(addr.clone())
+                .map_err(|e| NetworkError::Dial { addr: addr.clone(), message: e.to_string() })?;
+        }
+        self.bootstrap = bootstrap;
+        Ok(())
+    }
+
+    /// Periodic upkeep: redials unconnected bootstrap peers and asks Kademlia for more peers.
+    pub fn maintain(&mut self) {
+        for addr in &self.bootstrap {
+            let peer = addr.iter().find_map(|p| match p {
+                Protocol::P2p(peer) => Some(peer),
+                _ => None,
+            });
+            if peer.is_some_and(|peer| self.swarm.is_connected(&peer)) {
+                continue;
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::info!("cannot redial {addr}: {e}");
+            }
+        }
+        // `NoKnownPeers` only means nobody is connected yet; the next round retries.
+        let _ = self.swarm.behaviour_mut().kad.bootstrap();
     }
 
     pub fn local_peer_id(&self) -> PeerId {
         *self.swarm.local_peer_id()
-    }
-
-    /// Asks Kademlia for more peers, if it knows any.
-    pub fn bootstrap(&mut self) {
-        // `NoKnownPeers` only means nobody is connected yet; the next tick retries.
-        let _ = self.swarm.behaviour_mut().kad.bootstrap();
     }
 
     /// Announces this node as a provider of a blob.

@@ -254,3 +254,34 @@ async fn a_worker_fetches_a_blob_from_a_peer_by_hash() {
     holder.shutdown().await;
     fetcher.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_started_before_the_coordinator_keep_dialing_it() {
+    let net = Net::new(2);
+    let counter = Counter::default();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let coordinator_id = net.coordinator.public().to_peer_id();
+    let listen: zkinfer_network::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let boot = [listen.clone().with_p2p(coordinator_id).unwrap()];
+    // Nobody listens there yet: the first dials fail and the workers retry.
+    let a = net.worker(0, TestExecutor::new(Behaviour::Honest, FAST, &counter), &boot).await;
+    let b = net.worker(1, TestExecutor::new(Behaviour::Honest, FAST, &counter), &boot).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = net.coordinator(dir.path(), &[]);
+    config.listen = Some(listen);
+    let jobs = jobs(6);
+    let outcome = Coordinator::run(jobs.clone(), config, ChainChecker).await.unwrap();
+    assert_eq!(outcome.results, expected(&jobs));
+    let joined: Vec<_> = outcome
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::WorkerJoined { peer, .. } => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    assert!(joined.contains(&a.peer_id()) && joined.contains(&b.peer_id()), "{joined:?}");
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use libp2p::request_response::OutboundRequestId;
-use libp2p::{Multiaddr, PeerId};
+use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -77,21 +77,13 @@ pub(crate) async fn start(
             tracing::info!("coordinator listening on {addr}");
         }
     }
-    for addr in &config.bootstrap {
-        dial(&mut node, addr)?;
-    }
+    node.join(config.bootstrap.clone())?;
     let (commands, commands_rx) = mpsc::channel(64);
     let (events_tx, events) = mpsc::channel(64);
     let event_loop =
         CoordinatorLoop { node, commands: commands_rx, events: events_tx, pending: HashMap::new() };
     let task = tokio::spawn(event_loop.run());
     Ok((Client { commands }, events, LoopGuard(task)))
-}
-
-fn dial(node: &mut Node, addr: &Multiaddr) -> Result<(), NetworkError> {
-    node.swarm
-        .dial(addr.clone())
-        .map_err(|e| NetworkError::Dial { addr: addr.clone(), message: e.to_string() })
 }
 
 struct CoordinatorLoop {
@@ -120,8 +112,8 @@ impl CoordinatorLoop {
                     None => return,
                 },
                 _ = tokio::time::sleep_until(next_bootstrap) => {
-                    self.node.bootstrap();
-                    bootstrap_period = (bootstrap_period * 2).min(Duration::from_secs(30));
+                    self.node.maintain();
+                    bootstrap_period = (bootstrap_period * 2).min(Duration::from_secs(10));
                     next_bootstrap = tokio::time::Instant::now() + bootstrap_period;
                 }
             }

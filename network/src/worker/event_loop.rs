@@ -91,8 +91,8 @@ impl WorkerLoop {
                 },
                 Some((job_id, result)) = self.done_rx.recv() => self.finish_job(job_id, result),
                 _ = tokio::time::sleep_until(next_bootstrap) => {
-                    self.node.bootstrap();
-                    bootstrap_period = (bootstrap_period * 2).min(Duration::from_secs(60));
+                    self.node.maintain();
+                    bootstrap_period = (bootstrap_period * 2).min(Duration::from_secs(10));
                     next_bootstrap = tokio::time::Instant::now() + bootstrap_period;
                 }
             }

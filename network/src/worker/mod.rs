@@ -44,9 +44,7 @@ impl WorkerHandle {
             node.provide(&hash);
         }
         let listen_addrs = listen(&mut node, config.listen).await?;
-        for addr in config.bootstrap {
-            node.swarm.dial(addr.clone()).map_err(|e| NetworkError::Dial { addr, message: e.to_string() })?;
-        }
+        node.join(config.bootstrap)?;
         let (commands, commands_rx) = mpsc::channel(16);
         let event_loop = WorkerLoop::new(
             node,
