@@ -30,6 +30,24 @@ pub struct Capabilities {
     pub held: Vec<ContentHash>,
 }
 
+impl Capabilities {
+    /// This machine's cores and memory (from `/proc/meminfo` on Linux, else 0), with the
+    /// given circuit limit, GPU description and held blobs.
+    pub fn of_this_machine(max_k: u32, gpu: Option<String>, held: Vec<ContentHash>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let memory_bytes =
+            std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| mem_total(&text)).unwrap_or(0);
+        Self { cores, memory_bytes, gpu, max_k, held }
+    }
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// A job offer: everything but the payload, which the worker fetches by hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobOffer {
@@ -245,6 +263,15 @@ mod tests {
         round_trip(BlobRequest { hash });
         round_trip(BlobResponse::Found(vec![1, 2]));
         round_trip(BlobResponse::NotFound);
+    }
+
+    #[test]
+    fn reads_total_memory_from_meminfo() {
+        assert_eq!(mem_total("MemFree: 5 kB\nMemTotal:       24576000 kB\n"), Some(24576000 * 1024));
+        assert_eq!(mem_total("MemTotal: lots\n"), None);
+        assert_eq!(mem_total(""), None);
+        let caps = Capabilities::of_this_machine(18, None, vec![]);
+        assert!(caps.cores >= 1 && caps.max_k == 18);
     }
 
     #[test]

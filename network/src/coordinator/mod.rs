@@ -268,3 +268,48 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::job::CheckError;
+    use crate::security::Allowlist;
+    use libp2p::identity::Keypair;
+
+    struct Never;
+
+    impl Checker for Never {
+        fn check(&self, _: &Job, _: &[u8]) -> Result<(), CheckError> {
+            Err(CheckError::new("never"))
+        }
+    }
+
+    fn config(dir: &std::path::Path) -> CoordinatorConfig {
+        CoordinatorConfig::new(Keypair::generate_ed25519(), Allowlist::default(), dir.into())
+    }
+
+    #[tokio::test]
+    async fn refuses_duplicate_and_mislabelled_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = Job::new(0, 14, vec![1, 2, 3]);
+        let err =
+            Coordinator::run(vec![job.clone(), job.clone()], config(dir.path()), Never).await.unwrap_err();
+        assert!(matches!(err, NetworkError::DuplicateJob(id) if id == job.id), "{err}");
+        let mislabelled = Job { chunk_index: 1, ..job };
+        let err = Coordinator::run(vec![mislabelled], config(dir.path()), Never).await.unwrap_err();
+        assert!(matches!(err, NetworkError::InvalidJob(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_stored_result_that_fails_its_check_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = Job::new(0, 14, vec![1, 2, 3]);
+        ResultStore::open(dir.path()).unwrap().save(&job.id, b"stale").unwrap();
+        let mut config = config(dir.path());
+        config.run_timeout = Some(std::time::Duration::from_millis(200));
+        let err = Coordinator::run(vec![job.clone()], config, Never).await.unwrap_err();
+        assert!(matches!(err, NetworkError::RunTimeout { remaining: 1, total: 1 }), "{err}");
+        assert_eq!(ResultStore::open(dir.path()).unwrap().load(&job.id).unwrap(), None);
+    }
+}
