@@ -34,10 +34,12 @@ pub fn encode<M: Wire>(message: M, limit: usize) -> io::Result<Vec<u8>> {
     let (header, body) = message.into_parts();
     let header = serde_json::to_vec(&header).map_err(|e| invalid(format!("header encoding: {e}")))?;
     let total = 4 + header.len() + body.len();
+    let limit = limit.min(u32::MAX as usize);
     if total > limit {
         return Err(invalid(format!("message of {total} bytes exceeds the {limit}-byte limit")));
     }
     let mut frame = Vec::with_capacity(4 + total);
+    // Both fit in u32: `header.len() < total <= limit <= u32::MAX`.
     frame.extend_from_slice(&(total as u32).to_be_bytes());
     frame.extend_from_slice(&(header.len() as u32).to_be_bytes());
     frame.extend_from_slice(&header);
