@@ -312,4 +312,73 @@ mod tests {
         assert!(matches!(err, NetworkError::RunTimeout { remaining: 1, total: 1 }), "{err}");
         assert_eq!(ResultStore::open(dir.path()).unwrap().load(&job.id).unwrap(), None);
     }
+
+    /// Accepts exactly `b"ok"`.
+    struct OnlyOk;
+
+    impl Checker for OnlyOk {
+        fn check(&self, _: &Job, result: &[u8]) -> Result<(), CheckError> {
+            (result == b"ok").then_some(()).ok_or_else(|| CheckError::new("not ok"))
+        }
+    }
+
+    #[test]
+    fn settles_answers_for_the_wrong_job_bad_results_and_good_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = vec![Job::new(0, 14, vec![0]), Job::new(1, 14, vec![1])];
+        let policy =
+            Policy { max_attempts: 8, max_worker_failures: 5, busy_backoff: std::time::Duration::ZERO };
+        let mut run = Run {
+            scheduler: Scheduler::new(jobs.iter().map(|j| (j.chunk_index, j.k)), policy),
+            store: ResultStore::open(dir.path()).unwrap(),
+            results: vec![None, None],
+            log: Vec::new(),
+            progress: None,
+            jobs: jobs.clone(),
+            checker: OnlyOk,
+        };
+        let worker = Keypair::generate_ed25519().public().to_peer_id();
+        run.scheduler.add_worker(
+            worker,
+            crate::protocol::Capabilities { max_k: 18, ..Default::default() },
+            Instant::now(),
+        );
+        let answers: [Result<ProveResponse, RejectReason>; 3] = [
+            Ok(ProveResponse::Done { job_id: jobs[1].id, result: b"ok".to_vec() }),
+            Ok(ProveResponse::Done { job_id: jobs[0].id, result: b"forged".to_vec() }),
+            Ok(ProveResponse::Hello(Default::default())),
+        ];
+        for answer in answers {
+            let assigned = run.scheduler.assign(Instant::now());
+            assert_eq!(assigned[0], (0, worker));
+            run.settle(0, worker, answer).unwrap();
+            for (index, _) in &assigned[1..] {
+                run.scheduler.reject(*index, &worker, RejectReason::Timeout, Instant::now());
+            }
+        }
+        let reasons: Vec<RejectReason> = run
+            .log
+            .iter()
+            .filter_map(|e| match e {
+                RunEvent::Rejected { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                RejectReason::WrongJob { answered: jobs[1].id },
+                RejectReason::CheckFailed("not ok".into()),
+                RejectReason::UnexpectedResponse
+            ]
+        );
+        assert_eq!(run.store.load(&jobs[0].id).unwrap(), None, "nothing rejected is stored");
+        let assigned = run.scheduler.assign(Instant::now());
+        assert_eq!(assigned[0], (0, worker));
+        run.settle(0, worker, Ok(ProveResponse::Done { job_id: jobs[0].id, result: b"ok".to_vec() }))
+            .unwrap();
+        assert_eq!(run.store.load(&jobs[0].id).unwrap().as_deref(), Some(&b"ok"[..]));
+        assert_eq!(run.results[0].as_deref(), Some(&b"ok"[..]));
+        assert!(run.log.contains(&RunEvent::Accepted { job: jobs[0].id, chunk_index: 0, worker }));
+    }
 }
