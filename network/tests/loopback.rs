@@ -29,10 +29,16 @@ fn rejections(log: &[RunEvent]) -> Vec<(zkinfer_network::PeerId, RejectReason)> 
 async fn three_workers_found_through_kademlia_finish_a_job_set() {
     let net = Net::new(3);
     let counter = Counter::default();
-    let first = net.worker(0, TestExecutor::new(Behaviour::Honest, FAST, &counter), &[]).await;
+    // Each worker's first job waits until all three have one: all must be found to finish.
+    let rendezvous = common::Rendezvous::new(3);
+    let executor = |i: usize| TestExecutor {
+        rendezvous: Some((i, rendezvous.clone())),
+        ..TestExecutor::new(Behaviour::Honest, FAST, &counter)
+    };
+    let first = net.worker(0, executor(0), &[]).await;
     let boot = first.listen_addrs().to_vec();
-    let second = net.worker(1, TestExecutor::new(Behaviour::Honest, FAST, &counter), &boot).await;
-    let third = net.worker(2, TestExecutor::new(Behaviour::Honest, FAST, &counter), &boot).await;
+    let second = net.worker(1, executor(1), &boot).await;
+    let third = net.worker(2, executor(2), &boot).await;
     let dir = tempfile::tempdir().unwrap();
     // The coordinator only knows the first worker; it finds the others through the DHT.
     let config = net.coordinator(dir.path(), &[&first]);

@@ -56,22 +56,59 @@ pub enum Behaviour {
     Fail,
 }
 
+/// Holds every worker's jobs until `needed` distinct workers have started one, so a test can
+/// require that all of them took part without depending on timing.
+pub struct Rendezvous {
+    seen: Mutex<std::collections::HashSet<usize>>,
+    all_here: std::sync::Condvar,
+    needed: usize,
+}
+
+impl Rendezvous {
+    pub fn new(needed: usize) -> Arc<Self> {
+        Arc::new(Self { seen: Mutex::new(Default::default()), all_here: Default::default(), needed })
+    }
+
+    fn arrive(&self, worker: usize) -> Result<(), ExecError> {
+        let mut seen = self.seen.lock().unwrap();
+        seen.insert(worker);
+        self.all_here.notify_all();
+        let (seen, timeout) = self
+            .all_here
+            .wait_timeout_while(seen, Duration::from_secs(30), |seen| seen.len() < self.needed)
+            .unwrap();
+        if timeout.timed_out() {
+            return Err(ExecError::new(format!(
+                "only {} of {} workers ever got a job",
+                seen.len(),
+                self.needed
+            )));
+        }
+        Ok(())
+    }
+}
+
 pub struct TestExecutor {
     pub behaviour: Behaviour,
     pub delay: Duration,
     pub counter: Counter,
     /// Told the chunk index whenever a job starts.
     pub started: Option<mpsc::UnboundedSender<u32>>,
+    /// `(this worker's index, the meeting point)`.
+    pub rendezvous: Option<(usize, Arc<Rendezvous>)>,
 }
 
 impl TestExecutor {
     pub fn new(behaviour: Behaviour, delay: Duration, counter: &Counter) -> Self {
-        Self { behaviour, delay, counter: counter.clone(), started: None }
+        Self { behaviour, delay, counter: counter.clone(), started: None, rendezvous: None }
     }
 }
 
 impl Executor for TestExecutor {
     fn execute(&self, job: &Job) -> Result<Vec<u8>, ExecError> {
+        if let Some((worker, rendezvous)) = &self.rendezvous {
+            rendezvous.arrive(*worker)?;
+        }
         self.counter.bump(&job.id);
         if let Some(started) = &self.started {
             let _ = started.send(job.chunk_index);
