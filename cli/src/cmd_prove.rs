@@ -38,7 +38,7 @@ pub fn run(a: ProveArgs) -> Result<()> {
     };
     let setup_s = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
-    let (bundle, _) = {
+    let (bundle, best) = {
         let mut p = Progress::new("prove", keys.chunks.len(), a.json);
         prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |d, n| {
             p.set(d, n)
@@ -47,7 +47,12 @@ pub fn run(a: ProveArgs) -> Result<()> {
     let prove_s = start.elapsed().as_secs_f64();
     bundle.write(&a.output)?;
     let first = bundle.chunks.first().and_then(|c| c.instances.first()?.first().copied());
-    let last = bundle.chunks.last().and_then(|c| c.instances.first()?.get(1).copied());
+    let last = bundle
+        .chunks
+        .iter()
+        .rev()
+        .find(|c| c.instances.first().is_some_and(|i| i.len() == 2))
+        .and_then(|c| c.instances.first()?.get(1).copied());
     let (first, last) = (first.map(|f| fr_hex(&f)), last.map(|f| fr_hex(&f)));
     if a.json {
         println!(
@@ -56,11 +61,14 @@ pub fn run(a: ProveArgs) -> Result<()> {
                 "model_id": q.model_id(), "tokens": toks, "bundle": a.output, "keys": keys_path,
                 "chunks": bundle.chunks.len(), "srs": env.srs.kind(), "setup_seconds": setup_s,
                 "prove_seconds": prove_s, "input_commitment": first, "output_commitment": last,
+                "next_token": best.index, "next_logit": best.logit.to_string(),
             })
         );
     } else {
         println!("model id {}", q.model_id());
         println!("tokens {toks:?}");
+        let text = q.tokenizer().ok().flatten().and_then(|t| t.decode(&[best.index as u32]).ok());
+        println!("next token {}{}", best.index, text.map(|s| format!(" {s:?}")).unwrap_or_default());
         println!("proved {} chunks in {prove_s:.1} s (keys: {setup_s:.1} s)", bundle.chunks.len());
         println!("bundle {}  keys {}", a.output.display(), keys_path.display());
         if env.srs.kind().is_insecure() {

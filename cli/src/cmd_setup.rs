@@ -26,7 +26,7 @@ pub fn run(a: SetupArgs) -> Result<()> {
         let chunks: Vec<_> = keys
             .chunks
             .iter()
-            .map(|c| json!({"layer": c.layer, "part": format!("{:?}", c.part), "k": c.shape.k, "vk_hash": c.vk_hash.to_string()}))
+            .map(|c| json!({"chunk": c.kind.to_string(), "k": c.kind.k(), "vk_hash": c.vk_hash.to_string()}))
             .collect();
         println!(
             "{}",

@@ -15,7 +15,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     let bundle = Bundle::read(&a.bundle)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.bundle));
     let keys = ModelKeys::read(&keys_path).with_context(|| format!("keys {}", keys_path.display()))?;
-    let k = keys.chunks.iter().map(|c| c.shape.k).max().context("the keys list no chunks")?;
+    let k = keys.chunks.iter().map(|c| c.kind.k()).max().context("the keys list no chunks")?;
     let srs = match &a.srs {
         Some(p) => Srs::load(p).with_context(|| format!("SRS {}", p.display()))?,
         None => SrsCache::from_env()?.insecure(k)?,
@@ -48,6 +48,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
                 "valid": true, "model_id": outcome.model_id, "chunks": outcome.chunks, "srs": srs.kind(),
                 "insecure": insecure, "input_commitment": fr_hex(&outcome.input_commitment),
                 "output_commitment": fr_hex(&outcome.output_commitment), "tokens": tokens_checked,
+                "next_token": outcome.next_token, "next_logit": outcome.next_logit.to_string(),
                 "verify_ms": verify_ms,
             })
         );
@@ -61,6 +62,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             Some(t) => println!("tokens {t:?} (checked against the model's embeddings)"),
             None => println!("tokens: not checked (pass --tokens or --prompt, and the model)"),
         }
+        println!("next token {} (logit {})", outcome.next_token, outcome.next_logit);
         println!("input commitment  {}", fr_hex(&outcome.input_commitment));
         println!("output commitment {}", fr_hex(&outcome.output_commitment));
         println!("SRS: {}{}", srs.kind(), if insecure { " — INSECURE, for testing only" } else { "" });

@@ -55,7 +55,7 @@ fn fixture() -> &'static Fixture {
 #[test]
 fn the_chain_verifies_and_equals_the_integer_reference() {
     let f = fixture();
-    assert_eq!(f.keys.chunks.len(), 2, "one chunk per block of the tiny model");
+    assert_eq!(f.keys.chunks.len(), 3, "one chunk per block of the tiny model, one head slice");
     let start = std::time::Instant::now();
     let outcome = verify_chain(&f.bundle, &f.keys, &f.params).expect("the honest chain verifies");
     eprintln!("verify: {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
@@ -70,7 +70,12 @@ fn the_chain_verifies_and_equals_the_integer_reference() {
         commit_activations(&reference.hidden[2]),
         "ends at block 1's output"
     );
-    assert_eq!(outcome.chunks, 2);
+    assert_eq!(outcome.chunks, 3);
+    let vocab = reference.logits.len() / TOKENS.len();
+    let last = &reference.logits[(TOKENS.len() - 1) * vocab..];
+    let argmax = zkinfer_quantize::report::top_k(&last.iter().map(|&v| v as f64).collect::<Vec<_>>(), 1)[0];
+    assert_eq!(outcome.next_token, u64::from(argmax), "the proven next token is the integer model's");
+    assert_eq!(outcome.next_logit, i128::from(last[argmax as usize]));
     let back = Bundle::from_bytes(&f.bundle.to_bytes()).expect("round trip");
     verify_chain(&back, &f.keys, &f.params).expect("the decoded bundle verifies");
 }
@@ -78,7 +83,7 @@ fn the_chain_verifies_and_equals_the_integer_reference() {
 #[test]
 fn a_flipped_proof_byte_is_rejected() {
     let f = fixture();
-    for chunk in 0..2 {
+    for chunk in 0..3 {
         let mut b = f.bundle.clone();
         let n = b.chunks[chunk].proof.len();
         b.chunks[chunk].proof[n / 3] ^= 0x10;
@@ -97,6 +102,11 @@ fn a_changed_public_input_is_rejected() {
     b.chunks[1].instances[0][1] += Fr::one();
     let err = verify_chain(&b, &f.keys, &f.params).expect_err("changed output commitment");
     assert!(matches!(err, ChainError::Bundle(BundleError::Verify { index: 1, .. })), "{err}");
+    // A different next token.
+    let mut b = f.bundle.clone();
+    b.chunks[2].instances[0][1] += Fr::one();
+    let err = verify_chain(&b, &f.keys, &f.params).expect_err("changed next token");
+    assert!(matches!(err, ChainError::Bundle(BundleError::Verify { index: 2, .. })), "{err}");
 }
 
 #[test]

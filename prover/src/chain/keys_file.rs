@@ -5,8 +5,9 @@
 //! ```json
 //! { "format": "zkinfer-keys-v1", "model_id": "…", "tokens": 4,
 //!   "srs_verifier_digest": "<64 hex>",
-//!   "chunks": [ { "index": 0, "layer": 0, "part": "Both", "shape": { … },
-//!                 "vk_hash": "<64 hex>", "vk": "<hex of the verifying key>" } ] }
+//!   "chunks": [ { "index": 0, "kind": { "Block": { "layer": 0, "part": "Both", "shape": { … } } },
+//!                 "vk_hash": "<64 hex>", "vk": "<hex of the verifying key>" },
+//!               { "index": 2, "kind": { "Head": { "lo": 0, "hi": 256, "shape": { … } } }, … } ] }
 //! ```
 //!
 //! Reading checks every field, that chunk indices run 0, 1, 2, …, that every vk parses
@@ -17,7 +18,10 @@ use std::path::Path;
 use halo2_proofs::halo2curves::bn256::G1Affine;
 use halo2_proofs::plonk::VerifyingKey;
 use serde::{Deserialize, Serialize};
-use zkinfer_circuits::block::{BlockCircuit, BlockShape, Part};
+use zkinfer_circuits::block::BlockCircuit;
+use zkinfer_circuits::head::HeadCircuit;
+
+use super::plan::ChunkKind;
 
 use super::ChainError;
 use crate::keys::{vk_from_bytes, vk_hash, vk_to_bytes, VkHash};
@@ -27,12 +31,8 @@ const FORMAT: &str = "zkinfer-keys-v1";
 /// One chunk's verifying key and what it proves.
 #[derive(Clone, Debug)]
 pub struct ChunkKey {
-    /// The block.
-    pub layer: usize,
-    /// Which halves.
-    pub part: Part,
-    /// The circuit's shape.
-    pub shape: BlockShape,
+    /// What the chunk proves, and its circuit's shape.
+    pub kind: ChunkKind,
     /// The verifying key.
     pub vk: VerifyingKey<G1Affine>,
     /// Its hash.
@@ -56,9 +56,7 @@ pub struct ModelKeys {
 #[serde(deny_unknown_fields)]
 struct FileChunk {
     index: usize,
-    layer: usize,
-    part: Part,
-    shape: BlockShape,
+    kind: ChunkKind,
     vk_hash: VkHash,
     vk: String,
 }
@@ -87,9 +85,7 @@ impl ModelKeys {
                 .enumerate()
                 .map(|(index, c)| FileChunk {
                     index,
-                    layer: c.layer,
-                    part: c.part,
-                    shape: c.shape,
+                    kind: c.kind,
                     vk_hash: c.vk_hash,
                     vk: hex::encode(vk_to_bytes(&c.vk)),
                 })
@@ -115,13 +111,16 @@ impl ModelKeys {
                 return Err(bad(format!("chunk {i} has index {}", c.index)));
             }
             let bytes = hex::decode(&c.vk).map_err(|e| bad(format!("chunk {i}: vk is not hex: {e}")))?;
-            let vk =
-                vk_from_bytes::<BlockCircuit>(&bytes, c.shape).map_err(|e| bad(format!("chunk {i}: {e}")))?;
+            let vk = match c.kind {
+                ChunkKind::Block { shape, .. } => vk_from_bytes::<BlockCircuit>(&bytes, shape),
+                ChunkKind::Head { shape, .. } => vk_from_bytes::<HeadCircuit>(&bytes, shape),
+            }
+            .map_err(|e| bad(format!("chunk {i}: {e}")))?;
             let got = vk_hash(&vk);
             if got != c.vk_hash {
                 return Err(bad(format!("chunk {i}: the vk hashes to {got}, the file says {}", c.vk_hash)));
             }
-            chunks.push(ChunkKey { layer: c.layer, part: c.part, shape: c.shape, vk, vk_hash: got });
+            chunks.push(ChunkKey { kind: c.kind, vk, vk_hash: got });
         }
         Ok(ModelKeys { model_id: file.model_id, tokens: file.tokens, srs_verifier_digest: digest, chunks })
     }

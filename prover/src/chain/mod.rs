@@ -1,21 +1,25 @@
 //! A whole model's blocks as a chain of chunk proofs.
 //!
-//! Each chunk is a [`BlockCircuit`] (a block, or one of its halves when a block does not
-//! fit the row budget) whose public instances are `[commit(input), commit(output)]` of the
-//! residual stream. [`setup`] makes every chunk's keys (cached on disk; identical shapes of
+//! Each block chunk is a [`BlockCircuit`] (a block, or one of its halves when a block does
+//! not fit the row budget) whose public instances are `[commit(input), commit(output)]` of
+//! the residual stream; then come the head slices ([`HeadCircuit`]: final norm, `lm_head`
+//! rows, argmax), each taking the last block's output commitment and the previous slice's
+//! best `(index, logit)`; the last slice's best is the next token. [`setup`] makes every chunk's keys (cached on disk; identical shapes of
 //! different layers still differ, because the weights are fixed columns) and the
 //! [`ModelKeys`] a verifier trusts: the model id, the token count and each chunk's
 //! verifying key. [`prove_chain`] runs the integer model and proves every chunk;
 //! [`verify_chain`] accepts a bundle only if it is for that model, has one proof per chunk
-//! in order, every proof verifies under the listed key, and every chunk's input
-//! commitment equals the previous chunk's output commitment.
+//! in order, every proof verifies under the listed key, every block chunk's input
+//! commitment equals the previous chunk's output commitment, and the head slices chain
+//! from the last block's output to the next token.
 
 mod keys_file;
 mod plan;
 mod run;
 
 pub use keys_file::{ChunkKey, ModelKeys};
-pub use plan::{plan_chunks, ChunkSpec};
+pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
 pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome};
 
 pub use zkinfer_circuits::block::{BlockCircuit, BlockConsts, BlockShape, Part};
+pub use zkinfer_circuits::head::{HeadCircuit, HeadConsts, HeadShape};

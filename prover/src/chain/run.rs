@@ -1,13 +1,18 @@
 //! Setup, proving and verification of a model's chunk chain.
 
-use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
-use halo2_proofs::plonk::ProvingKey;
+use std::sync::Arc;
+
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::Circuit;
+use zkinfer_circuits::argmax::Prior;
 use zkinfer_circuits::block::{BlockCircuit, BlockConsts, Part};
-use zkinfer_quantize::int::{forward_layer, ops};
+use zkinfer_circuits::head::{check_chain, HeadCircuit};
+use zkinfer_quantize::int::{forward_layer, ops, IntLayerTrace};
 use zkinfer_quantize::qmodel::file::QuantizedModel;
+use zkinfer_quantize::qmodel::QLayer;
 
 use super::keys_file::{ChunkKey, ModelKeys};
-use super::plan::plan_chunks;
+use super::plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind};
 use crate::bundle::{Bundle, BundleError, ChunkProof};
 use crate::keys::{keygen, keygen_vk, vk_hash, KeyCache, KeyError, ShapeId};
 use crate::prove::{prove, ProveError};
@@ -94,6 +99,12 @@ pub enum ChainError {
         /// The chunk.
         index: usize,
     },
+    /// The head slices are malformed or do not chain.
+    #[error("head: {0}")]
+    Head(String),
+    /// The keys list the chunks in an order the chain cannot have.
+    #[error("the keys list {0}")]
+    ChunkOrder(String),
     /// A chunk does not start where the previous one ended.
     #[error("chunk {index}: its input commitment is not chunk {}'s output commitment (chunks swapped, missing or from another run)", index - 1)]
     BrokenChain {
@@ -102,8 +113,9 @@ pub enum ChainError {
     },
 }
 
-/// What a verified chain proves: this model turned the residual stream committed to by
-/// `input_commitment` into the one committed to by `output_commitment`.
+/// What a verified chain proves: this model turned the tokens whose embeddings are
+/// committed to by `input_commitment` into the residual stream committed to by
+/// `output_commitment`, and that into the next token `next_token` (logit `next_logit`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainOutcome {
     /// The model id.
@@ -112,12 +124,16 @@ pub struct ChainOutcome {
     pub chunks: usize,
     /// Commitment to the first chunk's input (the embeddings of the tokens).
     pub input_commitment: Fr,
-    /// Commitment to the last chunk's output.
+    /// Commitment to the last block's output.
     pub output_commitment: Fr,
+    /// The proven next token.
+    pub next_token: u64,
+    /// Its logit (in the model's logit scale).
+    pub next_logit: i128,
 }
 
-fn shape_id(model: &QuantizedModel, circuit: &BlockCircuit, layer: usize, part: Part) -> ShapeId {
-    let declared = format!("{}/layer{layer}/{part:?}/t{}", model.model_id(), circuit.consts().t);
+fn shape_id<C: Circuit<Fr>>(model: &QuantizedModel, circuit: &C, kind: &ChunkKind, t: usize) -> ShapeId {
+    let declared = format!("{}/{kind}/t{t}", model.model_id());
     ShapeId::new(circuit, declared.as_bytes())
 }
 
@@ -139,16 +155,12 @@ pub fn setup(
     let specs = plan_chunks(model, t, max_k)?;
     let mut chunks = Vec::with_capacity(specs.len());
     for spec in &specs {
-        let circuit = BlockCircuit::keygen(spec.consts.clone());
-        let srs = srs_at(srs, srs_cache, spec.shape.k)?;
-        let vk = keygen_vk(&srs, &circuit)?;
-        chunks.push(ChunkKey {
-            layer: spec.layer,
-            part: spec.part,
-            shape: spec.shape,
-            vk_hash: vk_hash(&vk),
-            vk,
-        });
+        let srs = srs_at(srs, srs_cache, spec.kind.k())?;
+        let vk = match &spec.consts {
+            ChunkConsts::Block(c) => keygen_vk(&srs, &BlockCircuit::keygen(c.clone()))?,
+            ChunkConsts::Head(c) => keygen_vk(&srs, &HeadCircuit::keygen(c.clone()))?,
+        };
+        chunks.push(ChunkKey { kind: spec.kind, vk_hash: vk_hash(&vk), vk });
         progress(chunks.len(), specs.len());
     }
     Ok(ModelKeys {
@@ -159,25 +171,37 @@ pub fn setup(
     })
 }
 
-fn proving_key(
+/// Keygen (or the cache), a check that the key is the listed one, and the proof.
+#[allow(clippy::too_many_arguments)]
+fn prove_one<C: Circuit<Fr>>(
     model: &QuantizedModel,
-    circuit: &BlockCircuit,
+    index: usize,
     key: &ChunkKey,
+    circuit: C,
+    instances: Vec<Vec<Fr>>,
     srs: &Srs,
     key_cache: Option<&KeyCache>,
-) -> Result<ProvingKey<G1Affine>, ChainError> {
-    match key_cache {
-        Some(cache) => {
-            Ok(cache.load_or_keygen(srs, circuit, &shape_id(model, circuit, key.layer, key.part))?.0)
-        }
-        None => Ok(keygen(srs, circuit)?),
+    t: usize,
+) -> Result<ChunkProof, ChainError> {
+    let pk = match key_cache {
+        Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, &key.kind, t))?.0,
+        None => keygen(srs, &circuit)?,
+    };
+    if vk_hash(pk.get_vk()) != key.vk_hash {
+        return Err(ChainError::BadKeys(format!(
+            "chunk {index}: the model's key for {} is not the listed one",
+            key.kind
+        )));
     }
+    let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove { index, source })?;
+    Ok(ChunkProof::new(index as u32, pk.get_vk(), proof))
 }
 
 /// Runs the integer model on `tokens` and proves every chunk `keys` lists; returns the
-/// bundle and the last block's output (`[t, d]`, the residual stream before the final
-/// norm). Proving keys come from `key_cache` when given (and are stored there), else are
-/// made for each chunk and dropped. `progress(done, total)` after each chunk.
+/// bundle and the proven next token. Proving keys come from `key_cache` when given (and
+/// are stored there), else are made for each chunk and dropped. `progress(done, total)`
+/// after each chunk.
+#[allow(clippy::too_many_arguments)]
 pub fn prove_chain(
     model: &QuantizedModel,
     tokens: &[u32],
@@ -186,7 +210,7 @@ pub fn prove_chain(
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Bundle, Vec<i64>), ChainError> {
+) -> Result<(Bundle, Prior), ChainError> {
     if keys.model_id != model.model_id() {
         return Err(ChainError::ModelMismatch {
             bundle: model.model_id().into(),
@@ -203,51 +227,66 @@ pub fn prove_chain(
     let (tables, rope) = (model.tables()?, model.rope()?);
     let mut x = ops::embed(&model.embedding()?, tokens);
     let mut proofs = Vec::with_capacity(keys.chunks.len());
-    let mut layer_cache: Option<(
-        usize,
-        zkinfer_quantize::qmodel::QLayer,
-        zkinfer_quantize::int::IntLayerTrace,
-    )> = None;
+    let mut current: Option<(usize, QLayer, IntLayerTrace)> = None;
+    let mut best: Option<Prior> = None;
     for (index, key) in keys.chunks.iter().enumerate() {
-        if layer_cache.as_ref().is_none_or(|(l, _, _)| *l != key.layer) {
-            let q = model.layer(key.layer)?;
-            let trace = forward_layer(cfg, params, &q, &tables, &rope, &x, t);
-            layer_cache = Some((key.layer, q, trace));
-        }
-        let Some((_, q, trace)) = &layer_cache else { unreachable!("set above") };
-        let (input, output) = match key.part {
-            Part::Both => (&x, &trace.out),
-            Part::Attention => (&x, &trace.resid_mid),
-            Part::Mlp => (&trace.resid_mid, &trace.out),
+        let srs_k = srs_at(srs, srs_cache, key.kind.k())?;
+        let proof = match key.kind {
+            ChunkKind::Block { layer, part, shape } => {
+                if current.as_ref().is_none_or(|(l, _, _)| *l != layer) {
+                    let q = model.layer(layer)?;
+                    let trace = forward_layer(cfg, params, &q, &tables, &rope, &x, t);
+                    current = Some((layer, q, trace));
+                }
+                let Some((_, q, trace)) = &current else {
+                    return Err(ChainError::ChunkOrder(format!("no block before chunk {index}")));
+                };
+                let (input, output) = match part {
+                    Part::Both => (&x, &trace.out),
+                    Part::Attention => (&x, &trace.resid_mid),
+                    Part::Mlp => (&trace.resid_mid, &trace.out),
+                };
+                let consts = BlockConsts::new(cfg, params, q, &tables, &rope, t, part)
+                    .map_err(|e| ChainError::Unsupported { layer, reason: e.to_string() })?;
+                let circuit = BlockCircuit::new(Arc::new(consts), input.clone());
+                if circuit.shape() != shape {
+                    return Err(ChainError::BadKeys(format!(
+                        "chunk {index}: the keys' shape is not this model's"
+                    )));
+                }
+                let instances = BlockCircuit::instances(input, output);
+                let proof = prove_one(model, index, key, circuit, instances, &srs_k, key_cache, t)?;
+                if matches!(part, Part::Both | Part::Mlp) {
+                    x = trace.out.clone();
+                }
+                proof
+            }
+            ChunkKind::Head { lo, hi, shape } => {
+                let consts = Arc::new(head_consts(model, t, lo..hi)?);
+                let head = |e: zkinfer_circuits::head::HeadError| ChainError::Head(e.to_string());
+                let slice_best = consts.best(&x, best).map_err(head)?;
+                let instances = HeadCircuit::instances(&x, best, slice_best);
+                let circuit = HeadCircuit::new(consts, x.clone(), best).map_err(head)?;
+                if circuit.shape() != shape {
+                    return Err(ChainError::BadKeys(format!(
+                        "chunk {index}: the keys' shape is not this model's"
+                    )));
+                }
+                best = Some(slice_best);
+                prove_one(model, index, key, circuit, instances, &srs_k, key_cache, t)?
+            }
         };
-        let consts = BlockConsts::new(cfg, params, q, &tables, &rope, t, key.part)
-            .map_err(|e| ChainError::Unsupported { layer: key.layer, reason: e.to_string() })?;
-        let circuit = BlockCircuit::new(std::sync::Arc::new(consts), input.clone());
-        if circuit.shape() != key.shape {
-            return Err(ChainError::BadKeys(format!("chunk {index}: the keys' shape is not this model's")));
-        }
-        let srs_k = srs_at(srs, srs_cache, key.shape.k)?;
-        let pk = proving_key(model, &circuit, key, &srs_k, key_cache)?;
-        if vk_hash(pk.get_vk()) != key.vk_hash {
-            return Err(ChainError::BadKeys(format!(
-                "chunk {index}: the cached proving key is not the listed one"
-            )));
-        }
-        let instances = BlockCircuit::instances(input, output);
-        let proof =
-            prove(&srs_k, &pk, circuit, instances).map_err(|source| ChainError::Prove { index, source })?;
-        proofs.push(ChunkProof::new(index as u32, pk.get_vk(), proof));
-        if matches!(key.part, Part::Both | Part::Mlp) {
-            x = trace.out.clone();
-        }
+        proofs.push(proof);
         progress(index + 1, keys.chunks.len());
     }
-    Ok((Bundle::new(model.model_id(), &VerifierParams::from_srs(srs), proofs), x))
+    let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
+    Ok((Bundle::new(model.model_id(), &VerifierParams::from_srs(srs), proofs), best))
 }
 
 /// Accepts `bundle` only if it is for the keys' model, was made with `params`' SRS, has one
-/// proof per listed chunk, every proof verifies under its listed key, and each chunk's
-/// input commitment is the previous chunk's output commitment.
+/// proof per listed chunk, every proof verifies under its listed key, each block chunk's
+/// input commitment is the previous one's output commitment, and the head slices start
+/// from the last block's output and chain to the next token.
 pub fn verify_chain(
     bundle: &Bundle,
     keys: &ModelKeys,
@@ -262,10 +301,17 @@ pub fn verify_chain(
     if params.digest() != keys.srs_verifier_digest {
         return Err(ChainError::SrsMismatch);
     }
+    let blocks = keys.chunks.iter().take_while(|c| matches!(c.kind, ChunkKind::Block { .. })).count();
+    if blocks == 0 || blocks == keys.chunks.len() {
+        return Err(ChainError::ChunkOrder("no block chunk or no head slice".into()));
+    }
+    if keys.chunks[blocks..].iter().any(|c| !matches!(c.kind, ChunkKind::Head { .. })) {
+        return Err(ChainError::ChunkOrder("a block chunk after the head".into()));
+    }
     let vks: Vec<_> = keys.chunks.iter().map(|c| c.vk.clone()).collect();
     bundle.verify(params, &vks)?;
-    let mut ends = Vec::with_capacity(bundle.chunks.len());
-    for (index, chunk) in bundle.chunks.iter().enumerate() {
+    let mut ends: Vec<(Fr, Fr)> = Vec::with_capacity(blocks);
+    for (index, chunk) in bundle.chunks[..blocks].iter().enumerate() {
         let [column] = chunk.instances.as_slice() else {
             return Err(ChainError::InstanceShape { index });
         };
@@ -279,13 +325,24 @@ pub fn verify_chain(
         }
         ends.push((*input, *output));
     }
-    let (Some(first), Some(last)) = (ends.first(), ends.last()) else {
-        return Err(ChainError::InstanceShape { index: 0 });
-    };
+    let mut slices = Vec::with_capacity(bundle.chunks.len() - blocks);
+    for (i, chunk) in bundle.chunks[blocks..].iter().enumerate() {
+        let [column] = chunk.instances.as_slice() else {
+            return Err(ChainError::InstanceShape { index: blocks + i });
+        };
+        slices.push(column.clone());
+    }
+    let (head_input, best) = check_chain(&slices).map_err(|e| ChainError::Head(e.to_string()))?;
+    let (first, last) = (ends[0], ends[blocks - 1]);
+    if head_input != last.1 {
+        return Err(ChainError::BrokenChain { index: blocks });
+    }
     Ok(ChainOutcome {
         model_id: bundle.model_id.clone(),
-        chunks: ends.len(),
+        chunks: bundle.chunks.len(),
         input_commitment: first.0,
         output_commitment: last.1,
+        next_token: best.index,
+        next_logit: best.logit,
     })
 }
