@@ -40,8 +40,9 @@ pub fn run(a: ProveArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let (bundle, best) = {
         let mut p = Progress::new("prove", keys.chunks.len(), a.json);
-        prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |d, n| {
-            p.set(d, n)
+        let n = keys.chunks.len();
+        prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |r| {
+            p.set(r.index + 1, n)
         })?
     };
     let prove_s = start.elapsed().as_secs_f64();

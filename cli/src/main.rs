@@ -1,5 +1,6 @@
 //! `zkinfer`: quantize Llama-family models and run their float and integer reference passes.
 
+mod cmd_bench;
 mod cmd_plan;
 mod cmd_prove;
 mod cmd_quantize;
@@ -38,6 +39,28 @@ enum Cmd {
     Prove(ProveArgs),
     /// Verify a proof bundle against the model's keys file.
     Verify(VerifyArgs),
+    /// Prove a model chunk by chunk and write each chunk's costs as JSON and Markdown.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A quantized model (`.zkq`); the built-in tiny model when omitted.
+    pub model: Option<PathBuf>,
+    #[arg(long, conflicts_with = "tokens")]
+    pub prompt: Option<String>,
+    #[arg(long, value_delimiter = ',')]
+    pub tokens: Option<Vec<u32>>,
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    /// Where to write the JSON rows.
+    #[arg(long, default_value = "bench.json")]
+    pub json_out: PathBuf,
+    /// Where to write the Markdown table.
+    #[arg(long, default_value = "bench.md")]
+    pub md_out: PathBuf,
 }
 
 #[derive(Args)]
@@ -177,6 +200,7 @@ fn main() -> ExitCode {
         Cmd::Setup(a) => cmd_setup::run(a),
         Cmd::Prove(a) => cmd_prove::run(a),
         Cmd::Verify(a) => cmd_verify::run(a),
+        Cmd::Bench(a) => cmd_bench::run(a),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,14 @@
 //! `zkinfer prove` and `zkinfer verify` end to end on the built-in tiny model with real
-//! KZG proofs (INSECURE dev SRS), and what `verify` must reject.
+//! KZG proofs (INSECURE dev SRS), and every tampering `verify` must reject: a flipped proof
+//! byte, a changed public input, swapped chunks, another chunk's proof, another model's
+//! bundle, other tokens, and keys that are not the model's.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use zkinfer_prover::{Bundle, Fr};
+
+const TOKENS: &str = "5,17,99,3";
 
 fn zkinfer(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("binary runs")
@@ -12,25 +19,35 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
 }
 
-fn fails_with(o: &Output, needle: &str) {
-    assert!(!o.status.success(), "should fail: {}", String::from_utf8_lossy(&o.stdout));
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// `zkinfer verify` of `bundle` (with the honest keys) fails with one line containing `needle`.
+fn rejected(dir: &Path, keys: &Path, bundle: &Bundle, name: &str, needle: &str) {
+    let path: PathBuf = dir.join(name);
+    bundle.write(&path).expect("write bundle");
+    let o = zkinfer(&["verify", s(&path), "--keys", s(keys)]);
+    assert!(!o.status.success(), "{name}: accepted: {}", String::from_utf8_lossy(&o.stdout));
     let err = String::from_utf8_lossy(&o.stderr);
-    let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: ") && last.contains(needle), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.len() == 1 && lines[0].starts_with("error: "), "{name}: stderr {err}");
+    assert!(lines[0].contains(needle), "{name}: expected {needle:?} in {err}");
 }
 
 #[test]
 fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bundle = dir.path().join("p.zkb");
-    let b = bundle.to_str().expect("utf-8 path");
-    let proved = json(&zkinfer(&["prove", "--tokens", "5,17,99,3", "-o", b, "--json"]));
+    let d = dir.path();
+    let bundle_path = d.join("p.zkb");
+    let b = s(&bundle_path);
+    let proved = json(&zkinfer(&["prove", "--tokens", TOKENS, "-o", b, "--json"]));
     assert_eq!(proved["chunks"], 3, "2 blocks and 1 head slice: {proved}");
     assert_eq!(proved["srs"], serde_json::json!("insecure"));
-    let run = json(&zkinfer(&["run", "--tokens", "5,17,99,3", "--json"]));
+    let run = json(&zkinfer(&["run", "--tokens", TOKENS, "--json"]));
     assert_eq!(proved["next_token"], run["int"]["next_token"], "the proven token is the integer model's");
 
-    let v = json(&zkinfer(&["verify", b, "--tokens", "5,17,99,3", "--json"]));
+    let v = json(&zkinfer(&["verify", b, "--tokens", TOKENS, "--json"]));
     assert_eq!(v["valid"], true);
     assert_eq!(v["insecure"], true);
     assert_eq!(v["model_id"], proved["model_id"]);
@@ -41,26 +58,69 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     assert!(String::from_utf8_lossy(&text.stdout).contains("INSECURE"), "verify marks the dev SRS");
 
     // Other tokens than the ones proved.
-    fails_with(&zkinfer(&["verify", b, "--tokens", "5,17,99,4"]), "does not start from the embeddings");
+    let o = zkinfer(&["verify", b, "--tokens", "5,17,99,4"]);
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("does not start from the embeddings")
+    );
 
-    // A flipped byte anywhere in the file.
-    let bytes = std::fs::read(&bundle).expect("bundle");
-    let keys = dir.path().join("p.zkb.keys.json");
-    for pos in [10, bytes.len() / 2, bytes.len() - 40] {
-        let mut bad = bytes.clone();
-        bad[pos] ^= 1;
-        let path = dir.path().join("bad.zkb");
-        std::fs::write(&path, bad).expect("write");
-        let out =
-            zkinfer(&["verify", path.to_str().expect("utf-8"), "--keys", keys.to_str().expect("utf-8")]);
-        assert!(!out.status.success(), "flipped byte {pos} accepted");
+    let keys = d.join("p.zkb.keys.json");
+    let honest = Bundle::read(&bundle_path).expect("read bundle");
+
+    // A flipped byte in the file (caught by the checksum) and in a proof (re-checksummed).
+    let bytes = std::fs::read(&bundle_path).expect("bundle");
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 1;
+    std::fs::write(d.join("flipped.zkb"), flipped).expect("write");
+    let o = zkinfer(&["verify", s(&d.join("flipped.zkb")), "--keys", s(&keys)]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("checksum"));
+    for chunk in 0..3 {
+        let mut t = honest.clone();
+        let n = t.chunks[chunk].proof.len();
+        t.chunks[chunk].proof[n / 3] ^= 0x10;
+        rejected(d, &keys, &t, "byte.zkb", &format!("chunk {chunk}"));
     }
 
-    // A keys file that is not the model's (its chunk list cut short).
+    // A changed public input: a block's output commitment, the next token.
+    let mut t = honest.clone();
+    t.chunks[0].instances[0][1] += Fr::one();
+    rejected(d, &keys, &t, "output.zkb", "chunk 0");
+    let mut t = honest.clone();
+    t.chunks[2].instances[0][1] += Fr::one();
+    rejected(d, &keys, &t, "token.zkb", "chunk 2");
+
+    // Swapped chunk order.
+    let mut t = honest.clone();
+    t.chunks.swap(0, 1);
+    for (i, c) in t.chunks.iter_mut().enumerate() {
+        c.index = i as u32;
+    }
+    rejected(d, &keys, &t, "swapped.zkb", "vk");
+
+    // Chunk 0's valid proof in chunk 1's place, under its own key and under chunk 1's.
+    let mut t = honest.clone();
+    t.chunks[1].proof = honest.chunks[0].proof.clone();
+    t.chunks[1].instances = honest.chunks[0].instances.clone();
+    rejected(d, &keys, &t, "other-proof.zkb", "chunk 1");
+    t.chunks[1].vk_hash = honest.chunks[0].vk_hash;
+    rejected(d, &keys, &t, "other-key.zkb", "vk");
+
+    // Another model's bundle.
+    let mut t = honest.clone();
+    t.model_id = "0".repeat(64);
+    rejected(d, &keys, &t, "model.zkb", "model");
+
+    // A keys file that is not the model's: its head cut off, or a key swapped.
     let text = std::fs::read_to_string(&keys).expect("keys");
     let mut parsed: serde_json::Value = serde_json::from_str(&text).expect("json");
     parsed["chunks"].as_array_mut().expect("chunks").pop();
-    let short = dir.path().join("short.keys.json");
-    std::fs::write(&short, parsed.to_string()).expect("write");
-    fails_with(&zkinfer(&["verify", b, "--keys", short.to_str().expect("utf-8")]), "chunk");
+    std::fs::write(d.join("short.json"), parsed.to_string()).expect("write");
+    let o = zkinfer(&["verify", b, "--keys", s(&d.join("short.json"))]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("head"));
+    let mut parsed: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let vk0 = parsed["chunks"][0]["vk"].clone();
+    parsed["chunks"][1]["vk"] = vk0;
+    std::fs::write(d.join("swapped.json"), parsed.to_string()).expect("write");
+    let o = zkinfer(&["verify", b, "--keys", s(&d.join("swapped.json"))]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("hashes to"));
 }

@@ -1,6 +1,10 @@
 //! A whole (tiny) model proved as a chain of block chunks with real KZG proofs: setup,
 //! proving, verification, the integer reference bit for bit, and every tamper case
 //! `zkinfer verify` must reject.
+//!
+//! Each test proves the whole tiny model once per run (several minutes on 2 cores), so they
+//! are `#[ignore]`d: CI runs the same cases through the binary in `cli/tests/prove.rs`.
+//! Run them with `cargo test --release -p zkinfer-prover --test chain -- --ignored --test-threads=1`.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -46,13 +50,15 @@ fn fixture() -> &'static Fixture {
         eprintln!("setup: {} chunks in {:.1} s", keys.chunks.len(), start.elapsed().as_secs_f64());
         let start = std::time::Instant::now();
         let (bundle, _) =
-            prove_chain(&model, &TOKENS, &keys, &srs, &srs_cache, None, &mut |_, _| {}).expect("prove");
+            prove_chain(&model, &TOKENS, &keys, &srs, &srs_cache, None, &mut |r| eprintln!("{r:?}"))
+                .expect("prove");
         eprintln!("prove: {:.1} s", start.elapsed().as_secs_f64());
         Fixture { model, keys, bundle, params: VerifierParams::from_srs(&srs), _dir: dir }
     })
 }
 
 #[test]
+#[ignore = "proves a whole tiny model; CI covers it in cli/tests/prove.rs"]
 fn the_chain_verifies_and_equals_the_integer_reference() {
     let f = fixture();
     assert_eq!(f.keys.chunks.len(), 3, "one chunk per block of the tiny model, one head slice");
@@ -81,6 +87,7 @@ fn the_chain_verifies_and_equals_the_integer_reference() {
 }
 
 #[test]
+#[ignore = "proves a whole tiny model; CI covers it in cli/tests/prove.rs"]
 fn a_flipped_proof_byte_is_rejected() {
     let f = fixture();
     for chunk in 0..3 {
@@ -96,6 +103,7 @@ fn a_flipped_proof_byte_is_rejected() {
 }
 
 #[test]
+#[ignore = "proves a whole tiny model; CI covers it in cli/tests/prove.rs"]
 fn a_changed_public_input_is_rejected() {
     let f = fixture();
     let mut b = f.bundle.clone();
@@ -110,6 +118,7 @@ fn a_changed_public_input_is_rejected() {
 }
 
 #[test]
+#[ignore = "proves a whole tiny model; CI covers it in cli/tests/prove.rs"]
 fn swapped_chunks_and_a_proof_of_another_chunk_are_rejected() {
     let f = fixture();
     let mut swapped = f.bundle.clone();
@@ -134,6 +143,7 @@ fn swapped_chunks_and_a_proof_of_another_chunk_are_rejected() {
 }
 
 #[test]
+#[ignore = "proves a whole tiny model; CI covers it in cli/tests/prove.rs"]
 fn a_bundle_of_another_model_is_rejected() {
     let f = fixture();
     let mut b = f.bundle.clone();
@@ -143,6 +153,7 @@ fn a_bundle_of_another_model_is_rejected() {
 }
 
 #[test]
+#[ignore = "proves a whole tiny model; CI covers it in cli/tests/prove.rs"]
 fn keys_round_trip_and_tampered_keys_are_refused() {
     let f = fixture();
     let json = f.keys.to_json();

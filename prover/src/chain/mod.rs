@@ -19,7 +19,7 @@ mod run;
 
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
-pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome};
+pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
 
 pub use zkinfer_circuits::block::{BlockCircuit, BlockConsts, BlockShape, Part};
 pub use zkinfer_circuits::head::{HeadCircuit, HeadConsts, HeadShape};

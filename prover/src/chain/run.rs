@@ -132,6 +132,21 @@ pub struct ChainOutcome {
     pub next_logit: i128,
 }
 
+/// What proving one chunk took.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkReport {
+    /// Position in the chain.
+    pub index: usize,
+    /// What it proves.
+    pub kind: ChunkKind,
+    /// Seconds to make (or load) its proving key.
+    pub keygen_seconds: f64,
+    /// Seconds to prove.
+    pub prove_seconds: f64,
+    /// Proof size in bytes.
+    pub proof_bytes: usize,
+}
+
 fn shape_id<C: Circuit<Fr>>(model: &QuantizedModel, circuit: &C, kind: &ChunkKind, t: usize) -> ShapeId {
     let declared = format!("{}/{kind}/t{t}", model.model_id());
     ShapeId::new(circuit, declared.as_bytes())
@@ -182,7 +197,8 @@ fn prove_one<C: Circuit<Fr>>(
     srs: &Srs,
     key_cache: Option<&KeyCache>,
     t: usize,
-) -> Result<ChunkProof, ChainError> {
+) -> Result<(ChunkProof, f64, f64), ChainError> {
+    let start = std::time::Instant::now();
     let pk = match key_cache {
         Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, &key.kind, t))?.0,
         None => keygen(srs, &circuit)?,
@@ -193,14 +209,16 @@ fn prove_one<C: Circuit<Fr>>(
             key.kind
         )));
     }
+    let keygen_s = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
     let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove { index, source })?;
-    Ok(ChunkProof::new(index as u32, pk.get_vk(), proof))
+    Ok((ChunkProof::new(index as u32, pk.get_vk(), proof), keygen_s, start.elapsed().as_secs_f64()))
 }
 
 /// Runs the integer model on `tokens` and proves every chunk `keys` lists; returns the
 /// bundle and the proven next token. Proving keys come from `key_cache` when given (and
-/// are stored there), else are made for each chunk and dropped. `progress(done, total)`
-/// after each chunk.
+/// are stored there), else are made for each chunk and dropped. `report` gets each chunk's
+/// timings as it is done.
 #[allow(clippy::too_many_arguments)]
 pub fn prove_chain(
     model: &QuantizedModel,
@@ -209,7 +227,7 @@ pub fn prove_chain(
     srs: &Srs,
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
-    progress: &mut dyn FnMut(usize, usize),
+    report: &mut dyn FnMut(ChunkReport),
 ) -> Result<(Bundle, Prior), ChainError> {
     if keys.model_id != model.model_id() {
         return Err(ChainError::ModelMismatch {
@@ -231,7 +249,7 @@ pub fn prove_chain(
     let mut best: Option<Prior> = None;
     for (index, key) in keys.chunks.iter().enumerate() {
         let srs_k = srs_at(srs, srs_cache, key.kind.k())?;
-        let proof = match key.kind {
+        let (proof, keygen_seconds, prove_seconds) = match key.kind {
             ChunkKind::Block { layer, part, shape } => {
                 if current.as_ref().is_none_or(|(l, _, _)| *l != layer) {
                     let q = model.layer(layer)?;
@@ -276,8 +294,14 @@ pub fn prove_chain(
                 prove_one(model, index, key, circuit, instances, &srs_k, key_cache, t)?
             }
         };
+        report(ChunkReport {
+            index,
+            kind: key.kind,
+            keygen_seconds,
+            prove_seconds,
+            proof_bytes: proof.proof.len(),
+        });
         proofs.push(proof);
-        progress(index + 1, keys.chunks.len());
     }
     let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
     Ok((Bundle::new(model.model_id(), &VerifierParams::from_srs(srs), proofs), best))
