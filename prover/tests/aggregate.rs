@@ -248,7 +248,7 @@ fn chain_of_three_chunks_aggregates_as_a_tree() {
 
 #[test]
 fn broken_chains_and_bad_chunks_are_refused_before_proving() {
-    let srs = Srs::insecure(18).expect("k = 18");
+    let srs = agg_srs();
     let params = AggregationParams { srs: &srs, arity: 2 };
     let chunks = chain(&[1, 2, 3], 3);
 
