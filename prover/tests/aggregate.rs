@@ -11,6 +11,12 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use revm::context::result::{ExecutionResult, Output};
+use revm::context::TxEnv;
+use revm::database::InMemoryDB;
+use revm::handler::{MainnetContext, MainnetEvm};
+use revm::primitives::{keccak256, Address, TxKind};
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 use snark_verifier_sdk::snark_verifier::loader::evm::deploy_and_call;
 use snark_verifier_sdk::snark_verifier::loader::halo2::halo2_ecc::halo2_base::gates::circuit::CircuitBuilderStage;
 use snark_verifier_sdk::Snark;
@@ -20,6 +26,7 @@ use zkinfer_prover::aggregate::circuit::{
 use zkinfer_prover::aggregate::AggregatedProof;
 use zkinfer_prover::halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use zkinfer_prover::halo2_proofs::dev::{MockProver, VerifyFailure};
+use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::halo2_proofs::plonk::{
     Advice, Circuit, Column, ConstraintSystem, Error, Fixed, Instance, Selector,
 };
@@ -29,6 +36,8 @@ use zkinfer_prover::{
     aggregate, calldata, export_solidity, keygen, prove, verify_aggregated, AggregateError,
     AggregateVerifyError, AggregationParams, Fr, ModelId, Solc, Srs, SrsCache, VerifierParams,
 };
+
+type Evm = MainnetEvm<MainnetContext<InMemoryDB>>;
 
 /// The aggregation circuits' size.
 const AGG_K: u32 = 20;
@@ -209,6 +218,7 @@ fn check_everywhere(agg: &AggregatedProof, vp: &VerifierParams, chunks: &[Snark]
         let result = deploy_and_call(bytecode.clone(), calldata(instances, proof));
         assert!(result.is_err(), "revm must reject the {what}");
     }
+    check_example_contract(agg, bytecode.clone());
     eprintln!(
         "aggregated proof: {} bytes, verify {verify_ms:.1} ms; verifier {} B source, {} B initcode, \
          export+solc {export_s:.1} s; revm gas {gas}; peak RSS {:.0} MB",
@@ -285,29 +295,118 @@ fn broken_chains_and_bad_chunks_are_refused_before_proving() {
     assert!(matches!(aggregate(&chunks, &model_id(), &small), Err(AggregateError::SrsTooSmall { .. })));
 }
 
-/// The chain is a constraint of the aggregation circuit, not only a native check: built
-/// directly (skipping `aggregate`'s check) over swapped chunks, the circuit fails exactly
-/// one copy constraint, the link between the two chunks.
-#[test]
-fn broken_chain_violates_the_aggregation_circuit() {
-    let srs = agg_srs();
-    let chunks = chain(&[1, 2], 3);
-    let swapped = [chunks[1].clone(), chunks[0].clone()];
+/// The aggregation circuit of `snarks` under MockProver, with the public inputs it exposes.
+fn mock(srs: &Srs, snarks: &[Snark]) -> MockProver<Fr> {
     let mut circuit = circuit::build(
         CircuitBuilderStage::Mock,
         circuit::initial_config(AGG_K),
-        &srs,
-        &swapped,
+        srs,
+        snarks,
         Inputs::Chunks,
         &model_id(),
     );
     circuit.calculate_params(Some(20));
     let instances = circuit::instances(&circuit);
-    assert_eq!(instances[0][INPUT_COMMITMENT], swapped[0].instances[0][0]);
-    let prover = MockProver::run(AGG_K, &circuit, instances).expect("mock synthesis");
-    let failures = prover.verify().expect_err("the broken link must fail");
+    assert_eq!(instances[0][INPUT_COMMITMENT], snarks[0].instances[0][0]);
+    assert_eq!(instances[0][OUTPUT_COMMITMENT], snarks[snarks.len() - 1].instances[0][1]);
+    MockProver::run(AGG_K, &circuit, instances).expect("mock synthesis")
+}
+
+/// The chain is a constraint of the aggregation circuit, not only a native check: built
+/// directly (skipping `aggregate`'s check) over swapped chunks, the circuit fails only copy
+/// constraints (the link between the two chunks), while the chunks in order satisfy it.
+#[test]
+fn broken_chain_violates_the_aggregation_circuit() {
+    let srs = agg_srs();
+    let chunks = chain(&[1, 2], 3);
+    assert_eq!(mock(&srs, &chunks).verify(), Ok(()), "the chunks in order satisfy the circuit");
+    let swapped = [chunks[1].clone(), chunks[0].clone()];
+    let failures = mock(&srs, &swapped).verify().expect_err("the broken link must fail");
     assert!(!failures.is_empty());
     for failure in &failures {
         assert!(matches!(failure, VerifyFailure::Permutation { .. }), "only the chain link fails: {failure}");
     }
+}
+
+/// Deploys `initcode` (and appended constructor arguments) in `evm`; the new address.
+fn deploy(evm: &mut Evm, nonce: &mut u64, initcode: Vec<u8>) -> Address {
+    let tx = TxEnv {
+        gas_limit: 30_000_000,
+        kind: TxKind::Create,
+        data: initcode.into(),
+        nonce: *nonce,
+        ..Default::default()
+    };
+    *nonce += 1;
+    match evm.transact_commit(tx).expect("a valid transaction") {
+        ExecutionResult::Success { output: Output::Create(_, Some(address)), .. } => address,
+        other => panic!("deployment failed: {other:?}"),
+    }
+}
+
+/// Calls `to` with `data`; whether it succeeded.
+fn call(evm: &mut Evm, nonce: &mut u64, to: Address, data: Vec<u8>) -> bool {
+    let tx = TxEnv {
+        gas_limit: 30_000_000,
+        kind: TxKind::Call(to),
+        data: data.into(),
+        nonce: *nonce,
+        ..Default::default()
+    };
+    *nonce += 1;
+    matches!(evm.transact_commit(tx).expect("a valid transaction"), ExecutionResult::Success { .. })
+}
+
+fn word(value: &Fr) -> [u8; 32] {
+    let mut bytes = value.to_repr();
+    bytes.reverse();
+    bytes
+}
+
+/// ABI calldata of `submit(uint256[12],uint256,uint256,bytes)`.
+fn submit_calldata(instances: &[Fr], proof: &[u8]) -> Vec<u8> {
+    let mut data = keccak256("submit(uint256[12],uint256,uint256,bytes)")[..4].to_vec();
+    for value in &instances[..=OUTPUT_COMMITMENT] {
+        data.extend_from_slice(&word(value));
+    }
+    data.extend_from_slice(&word(&Fr::from(15 * 32)));
+    data.extend_from_slice(&word(&Fr::from(proof.len() as u64)));
+    data.extend_from_slice(proof);
+    data.resize(data.len() + (32 - proof.len() % 32) % 32, 0);
+    data
+}
+
+/// The example contract of `docs/` records an output only with a valid proof of its model.
+fn check_example_contract(agg: &AggregatedProof, verifier_code: Vec<u8>) {
+    let source = include_str!("../../docs/ModelOutputRegistry.sol");
+    let registry_code = solc().compile(source).expect("the example contract compiles");
+    let mut evm: Evm = Context::mainnet().with_db(InMemoryDB::default()).build_mainnet();
+    let mut nonce = 0;
+    let verifier = deploy(&mut evm, &mut nonce, verifier_code);
+    let registry_for = |evm: &mut Evm, nonce: &mut u64, id: [u8; 32]| {
+        let mut initcode = registry_code.clone();
+        initcode.extend_from_slice(&[0; 12]);
+        initcode.extend_from_slice(verifier.as_slice());
+        initcode.extend_from_slice(&id);
+        deploy(evm, nonce, initcode)
+    };
+    let registry = registry_for(&mut evm, &mut nonce, model_id().0);
+    let mut other_id = model_id().0;
+    other_id[31] ^= 1;
+    let other = registry_for(&mut evm, &mut nonce, other_id);
+
+    assert!(call(&mut evm, &mut nonce, registry, submit_calldata(&agg.instances, &agg.proof)), "valid proof");
+    let mut wrong_output = agg.instances.clone();
+    wrong_output[OUTPUT_COMMITMENT] += Fr::one();
+    assert!(
+        !call(&mut evm, &mut nonce, registry, submit_calldata(&wrong_output, &agg.proof)),
+        "wrong output"
+    );
+    let mut flipped = agg.proof.clone();
+    flipped[100] ^= 1;
+    assert!(
+        !call(&mut evm, &mut nonce, registry, submit_calldata(&agg.instances, &flipped)),
+        "tampered proof"
+    );
+    assert!(!call(&mut evm, &mut nonce, other, submit_calldata(&agg.instances, &agg.proof)), "another model");
 }
