@@ -80,15 +80,15 @@ impl Inputs {
 
 /// The circuit shape a level starts from before `calculate_params` sizes its columns.
 pub fn initial_config(k: u32) -> AggregationConfigParams {
-    AggregationConfigParams { degree: k, lookup_bits: k as usize - 1, ..Default::default() }
+    AggregationConfigParams { degree: k, lookup_bits: (k as usize).saturating_sub(1), ..Default::default() }
 }
 
 /// Builds the aggregation circuit of `snarks` for `model_id` at `stage`.
 ///
 /// This does not check the chain natively: a broken chain gives a circuit whose copy
 /// constraints fail (the proof will not verify). [`crate::aggregate::aggregate`] checks the
-/// chain first and reports which link is broken. The sdk panics on a snark its native
-/// verifier rejects; callers run [`crate::snark::verify_snark`] first.
+/// chain first and reports which link is broken. The sdk panics on an empty `snarks` and on
+/// a snark its native verifier rejects; callers run [`crate::snark::verify_snark`] first.
 pub fn build(
     stage: CircuitBuilderStage,
     config: AggregationConfigParams,

@@ -193,8 +193,8 @@ pub fn aggregate(
     if params.srs.k() < 18 {
         return Err(AggregateError::SrsTooSmall { k: params.srs.k() });
     }
-    check_chunks(&VerifierParams::from_srs(params.srs), chunks)?;
     let vp = VerifierParams::from_srs(params.srs);
+    check_chunks(&vp, chunks)?;
     let mut level = chunks.to_vec();
     let mut inputs = Inputs::Chunks;
     let mut reports = Vec::new();
