@@ -16,6 +16,7 @@ use halo2_proofs::halo2curves::ff::PrimeField;
 use serde::{Deserialize, Serialize};
 use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConfigParams};
 
+use super::circuit::NUM_PUBLIC_INPUTS;
 use super::{AggregatedProof, LevelReport, ModelId};
 use crate::keys::{vk_from_bytes, vk_to_bytes, KeyError};
 
@@ -39,6 +40,12 @@ pub enum FormatError {
     /// A model id that is not 64 hex digits.
     #[error("aggregated proof header has an invalid model id {0:?}")]
     ModelId(String),
+    /// The public input count is not the aggregation circuit's.
+    #[error("aggregated proof has {got} public inputs; the aggregation circuit has {NUM_PUBLIC_INPUTS}")]
+    PublicInputCount {
+        /// The count found.
+        got: usize,
+    },
     /// A public input is not a canonical field element.
     #[error("public input {index} is not a canonical field element")]
     FieldElement {
@@ -90,7 +97,10 @@ impl AggregatedProof {
         hex::decode_to_slice(&header.model_id, &mut model_id)
             .map_err(|_| FormatError::ModelId(header.model_id.clone()))?;
         let count = take_len(&mut rest, "public input count")?;
-        let mut instances = Vec::with_capacity(count.min(rest.len() / 32));
+        if count != NUM_PUBLIC_INPUTS {
+            return Err(FormatError::PublicInputCount { got: count });
+        }
+        let mut instances = Vec::with_capacity(count);
         for index in 0..count {
             let mut repr = [0u8; 32];
             repr.copy_from_slice(take(&mut rest, 32, "public inputs")?);
