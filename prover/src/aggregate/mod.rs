@@ -75,8 +75,9 @@ impl std::fmt::Display for ModelId {
 #[derive(Clone, Copy, Debug)]
 pub struct AggregationParams<'a> {
     /// The SRS every aggregation circuit is built on; its `k` is their size. The chunk
-    /// proofs must come from the same `τ`. `k = 20` keeps a two-proof final level's Solidity
-    /// verifier under the EVM's 24,576-byte code limit.
+    /// proofs must come from the same `τ`. At `k = 20` a final level over two chunk proofs has
+    /// a Solidity verifier under the EVM's 24,576-byte code limit; a final level over two
+    /// aggregation proofs does not (measured, see BENCHMARKS.md).
     pub srs: &'a Srs,
     /// The most proofs one aggregation circuit verifies (at least 2); more chunks make a
     /// tree.
