@@ -13,13 +13,17 @@
 //! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation, and run its native
 //!   verifier as a pre-flight check.
 //! - [`bundle`]: the versioned file that carries every chunk proof of one inference.
+//! - [`aggregate`]: every chunk proof of an inference into one proof, the chain enforced.
+//! - [`evm`]: the Solidity verifier of that proof, its bytecode and calldata.
 //! - [`chain`]: a model's blocks as a chain of chunk proofs linked by commitments.
 
 #![deny(missing_docs)]
 
+pub mod aggregate;
 pub mod bundle;
 mod cache_dir;
 pub mod chain;
+pub mod evm;
 pub mod keys;
 pub mod prove;
 pub mod snark;
@@ -27,7 +31,12 @@ pub mod srs;
 pub mod verifier_params;
 pub mod verify;
 
+pub use aggregate::{
+    aggregate, verify_aggregated, AggregateError, AggregateVerifyError, AggregatedOutputs, AggregatedProof,
+    AggregationParams, ModelId,
+};
 pub use bundle::{Bundle, BundleError, ChunkProof};
+pub use evm::{calldata, export_solidity, EvmError, Solc};
 pub use keys::{keygen, keygen_vk, vk_hash, CacheStatus, KeyCache, KeyError, ShapeId, VkHash};
 pub use prove::{prove, prove_with_rng, Proof, ProveError};
 pub use snark::{to_snark, verify_snark, SnarkError};

@@ -105,7 +105,7 @@ pub fn prove_with_rng<C: Circuit<Fr>>(
     Ok(Proof { instances, bytes })
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
