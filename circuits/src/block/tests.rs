@@ -111,21 +111,24 @@ fn whole_block_rejects_another_input() {
     assert!(err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })), "{err:?}");
 }
 
+/// The tiny block's columns and lookup arguments: what sets its proving cost at k = 17 (see
+/// BENCHMARKS.md). A regression guard: a chip that adds columns or lookups shows up here.
 #[test]
-fn print_costs() {
+fn tiny_block_columns_and_lookups_stay_within_budget() {
     use halo2_proofs::plonk::ConstraintSystem;
-    for part in [Part::Both, Part::Mlp, Part::Attention] {
-        let c = consts(part);
-        let shape = BlockShape::of(&c);
-        let mut cs = ConstraintSystem::<Fr>::default();
-        BlockConfig::configure(&mut cs, shape);
-        eprintln!(
-            "{part:?}: {shape:?} rows {:?} advice {} fixed {} lookups {} degree {}",
-            RowCounts::of(&c),
-            cs.num_advice_columns(),
-            cs.num_fixed_columns(),
-            cs.lookups().len(),
-            cs.degree()
-        );
-    }
+    let c = consts(Part::Both);
+    let shape = BlockShape::of(&c);
+    assert_eq!((shape.k, shape.elem_lanes), (MIN_K, 1), "the tiny block fits one lane at the minimum k");
+    let rows = RowCounts::of(&c);
+    assert!(rows.elem.max(rows.tallest_fixed_group()) < usable_rows(shape.k));
+    let mut cs = ConstraintSystem::<Fr>::default();
+    BlockConfig::configure(&mut cs, shape);
+    let (advice, lookups) = (cs.num_advice_columns(), cs.lookups().len());
+    eprintln!(
+        "tiny block: {shape:?} {rows:?}: {advice} advice columns, {lookups} lookups, degree {}",
+        cs.degree()
+    );
+    assert!(advice <= 110, "{advice} advice columns");
+    assert!(lookups <= 32, "{lookups} lookup arguments");
+    assert_eq!(cs.degree(), 5);
 }
