@@ -49,15 +49,21 @@ pub fn run(a: VerifyArgs) -> Result<()> {
                 "insecure": insecure, "input_commitment": fr_hex(&outcome.input_commitment),
                 "output_commitment": fr_hex(&outcome.output_commitment), "tokens": tokens_checked,
                 "next_token": outcome.next_token, "next_logit": outcome.next_logit.to_string(),
-                "verify_ms": verify_ms,
+                "verify_ms": verify_ms, "keys": keys_path, "keys_beside_bundle": a.keys.is_none(),
             })
         );
     } else {
         println!(
-            "VALID: {} chunk proofs, commitment chain unbroken, every key is the model's",
+            "VALID: {} chunk proofs, commitment chain unbroken, every key is the one the keys file lists",
             outcome.chunks
         );
         println!("model id {}", outcome.model_id);
+        if a.keys.is_none() {
+            println!(
+                "keys: {} (beside the bundle, so from the prover: trust it only if it matches the keys file of your own `zkinfer setup`)",
+                keys_path.display()
+            );
+        }
         match &tokens_checked {
             Some(t) => println!("tokens {t:?} (checked against the model's embeddings)"),
             None => println!("tokens: not checked (pass --tokens or --prompt, and the model)"),
