@@ -91,9 +91,9 @@ pub struct AttentionConfig {
 impl AttentionConfig {
     /// Declares every column, gate and lookup the attention needs over the shared range
     /// table.
-    pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig) -> Self {
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig, k: u32) -> Self {
         let score = ScoreConfig::configure(meta, range_table);
-        let softmax = SoftmaxConfig::configure(meta, range_table);
+        let softmax = SoftmaxConfig::configure(meta, range_table, k);
         let head = HeadConfig::configure(meta, range_table);
         AttentionConfig { score, softmax, head }
     }

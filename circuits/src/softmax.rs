@@ -79,6 +79,7 @@ use zkinfer_quantize::fixed::{normalize, round_shift};
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::lookup::{
     ExtendedLookupChip, ExtendedLookupConfig, ExtendedWitness, Extension, LookupChip, LookupConfig,
+    EXP_POINTS, RECIP_POINTS,
 };
 use crate::range::{RangeChip, RangeConfig, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
@@ -183,7 +184,7 @@ pub struct SoftmaxConfig {
 
 impl SoftmaxConfig {
     /// Declares the softmax's columns, gates and lookups over the shared range table.
-    pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig) -> Self {
+    pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig, k: u32) -> Self {
         let cols: [Column<Advice>; 10] = std::array::from_fn(|_| meta.advice_column());
         for c in cols {
             meta.enable_equality(c);
@@ -199,13 +200,13 @@ impl SoftmaxConfig {
         let slack = RangeConfig::configure(meta, "softmax slack", cols[9], range_table);
 
         let (tx, ty) = (meta.advice_column(), meta.advice_column());
-        let exp_lookup = LookupConfig::configure(meta, "softmax exp", tx, ty);
+        let exp_lookup = LookupConfig::configure_for(meta, "softmax exp", tx, ty, EXP_POINTS, k);
         let exp =
             ExtendedLookupConfig::configure(meta, "softmax exp", exp_lookup, range_table, Extension::exp());
         let (rx, ry) = (meta.advice_column(), meta.advice_column());
         meta.enable_equality(rx);
         meta.enable_equality(ry);
-        let recip = LookupConfig::configure(meta, "softmax recip", rx, ry);
+        let recip = LookupConfig::configure_for(meta, "softmax recip", rx, ry, RECIP_POINTS, k);
         let rescale = RescaleConfig::configure(meta, range_table);
 
         let q = |meta: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, i: usize| {

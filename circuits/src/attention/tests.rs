@@ -141,7 +141,7 @@ impl Circuit<Fr> for AttnCircuit {
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
         let range_table = RangeTableConfig::configure(meta);
-        let attn = AttentionConfig::configure(meta, range_table);
+        let attn = AttentionConfig::configure(meta, range_table, K);
         let input = meta.advice_column();
         meta.enable_equality(input);
         let heads = meta.instance_column();

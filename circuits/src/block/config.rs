@@ -5,7 +5,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
 
 use crate::attention::AttentionConfig;
-use crate::lookup::{ExtendedLookupConfig, Extension, LookupConfig};
+use crate::lookup::{ExtendedLookupConfig, Extension, LookupConfig, RSQRT_POINTS, SILU_POINTS};
 use crate::matmul::MatmulConfig;
 use crate::norm::NormConfig;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
@@ -70,7 +70,7 @@ impl BlockConfig {
                 let (a, b) = (meta.advice_column(), meta.advice_column());
                 let silu = (i == 0 && shape.mlp).then(|| {
                     let (x, y) = (meta.advice_column(), meta.advice_column());
-                    let table = LookupConfig::configure(meta, "silu table", x, y);
+                    let table = LookupConfig::configure_for(meta, "silu table", x, y, SILU_POINTS, shape.k);
                     ExtendedLookupConfig::configure(meta, "silu", table, range_table, Extension::silu())
                 });
                 ElemLane {
@@ -85,13 +85,13 @@ impl BlockConfig {
             .collect();
         let norm_rescale = RescaleConfig::configure(meta, range_table);
         let (x, y) = (meta.advice_column(), meta.advice_column());
-        let rsqrt = LookupConfig::configure(meta, "rsqrt", x, y);
+        let rsqrt = LookupConfig::configure_for(meta, "rsqrt", x, y, RSQRT_POINTS, shape.k);
         let norm = NormConfig::configure(meta, range_table, rsqrt, norm_rescale);
         let advice = std::array::from_fn(|_| meta.advice_column());
         let rc = std::array::from_fn(|_| meta.fixed_column());
         let capacity = meta.fixed_column();
         let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);
-        let attention = shape.attention.then(|| AttentionConfig::configure(meta, range_table));
+        let attention = shape.attention.then(|| AttentionConfig::configure(meta, range_table, shape.k));
         BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention }
     }
 }

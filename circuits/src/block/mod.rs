@@ -25,7 +25,8 @@
 //! adds; spread over [`BlockShape::elem_lanes`] lanes), RMSNorm, the matmul chip (all
 //! products, then the phase-2 Freivalds checks), the attention chip, Poseidon. The rows of
 //! each group are in [`RowCounts`]; `k` is the smallest holding the tallest group and at
-//! least [`MIN_K`] (the 2^16-row nonlinearity tables).
+//! least [`MIN_K`]. Below `k = 17` the 2^16-point nonlinearity tables fold into 2 or 4
+//! output columns per row ([`crate::lookup`]), so a small block proves at `k = 15`.
 
 mod config;
 mod consts;

@@ -9,8 +9,9 @@ use crate::rope::RopeChip;
 
 use super::consts::{BlockConsts, Linear};
 
-/// Smallest `k`: the nonlinearity tables have 2^16 rows and need a row to spare.
-pub const MIN_K: u32 = 17;
+/// Smallest `k`: the 2^16-point nonlinearity tables fold four times into 2^14 rows and need
+/// rows to spare ([`crate::lookup::min_k_for`]).
+pub const MIN_K: u32 = 15;
 /// Rows kept free at the bottom for halo2's blinding.
 pub const RESERVED_ROWS: usize = 16;
 /// Weight lanes of the matmul chip.
@@ -99,13 +100,19 @@ impl BlockShape {
     /// rows of every column).
     pub fn of(c: &BlockConsts) -> Self {
         let rows = RowCounts::of(c);
+        // A little slack: lanes fill greedily, one element at a time.
+        let budget = |k| usable_rows(k) - usable_rows(k) / 16;
         let mut k = MIN_K;
-        while usable_rows(k) < rows.tallest_fixed_group().max(rows.swiglu) {
+        while usable_rows(k) < rows.tallest_fixed_group() || budget(k) <= rows.swiglu {
             k += 1;
         }
-        let cap = usable_rows(k);
-        // A little slack: lanes fill greedily, one element at a time.
-        let elem_lanes = (rows.elem + rows.elem / 16).div_ceil(cap).max(1);
+        // SwiGLU stays on lane 0 (the SiLU table's); the rest spreads over every lane, so
+        // lane 0 holds at most an even share of the rest and all of SwiGLU.
+        let rest = rows.elem - rows.swiglu;
+        let mut elem_lanes = 1;
+        while rest.div_ceil(elem_lanes) + rows.swiglu > budget(k) {
+            elem_lanes += 1;
+        }
         BlockShape { t: c.t, attention: c.attn.is_some(), mlp: c.mlp.is_some(), elem_lanes, k }
     }
 }

@@ -5,7 +5,7 @@ use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
 
 use crate::argmax::ArgmaxConfig;
 use crate::block::MATMUL_LANES;
-use crate::lookup::LookupConfig;
+use crate::lookup::{LookupConfig, RSQRT_POINTS};
 use crate::matmul::MatmulConfig;
 use crate::norm::NormConfig;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
@@ -53,7 +53,7 @@ impl HeadConfig {
             .collect();
         let norm_rescale = RescaleConfig::configure(meta, range_table);
         let (x, y) = (meta.advice_column(), meta.advice_column());
-        let rsqrt = LookupConfig::configure(meta, "rsqrt", x, y);
+        let rsqrt = LookupConfig::configure_for(meta, "rsqrt", x, y, RSQRT_POINTS, shape.k);
         let norm = NormConfig::configure(meta, range_table, rsqrt, norm_rescale);
         let argmax = ArgmaxConfig::configure(meta, range_table, shape.logit_bits);
         let advice = std::array::from_fn(|_| meta.advice_column());

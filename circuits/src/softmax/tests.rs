@@ -9,6 +9,9 @@ use zkinfer_quantize::int::ops::{attention, AttnShape};
 use super::*;
 use crate::range::limbs;
 
+/// The circuit size of these tests (tables unfolded).
+const K: u32 = 17;
+
 fn tables() -> &'static Tables {
     static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(Tables::generate)
@@ -51,7 +54,7 @@ impl Circuit<Fr> for SoftmaxCircuit {
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
         let range_table = RangeTableConfig::configure(meta);
-        let softmax = SoftmaxConfig::configure(meta, range_table);
+        let softmax = SoftmaxConfig::configure(meta, range_table, K);
         let input = meta.advice_column();
         meta.enable_equality(input);
         let probs = meta.instance_column();
@@ -126,7 +129,7 @@ fn run_with_heads(rows: Vec<Row>, probs: Vec<i128>, heads: Vec<i128>) -> Result<
     let instance = probs.into_iter().map(i128_to_fr).collect();
     let heads = heads.into_iter().map(i128_to_fr).collect();
     let prover =
-        MockProver::run(17, &SoftmaxCircuit { rows }, vec![instance, heads]).expect("synthesis succeeds");
+        MockProver::run(K, &SoftmaxCircuit { rows }, vec![instance, heads]).expect("synthesis succeeds");
     prover.verify()
 }
 
@@ -138,7 +141,7 @@ fn chip_witness(scores: &[i128]) -> SoftmaxWitness {
 fn softmax_chip() -> SoftmaxChip {
     let mut meta = ConstraintSystem::<Fr>::default();
     let range_table = RangeTableConfig::configure(&mut meta);
-    let config = SoftmaxConfig::configure(&mut meta, range_table);
+    let config = SoftmaxConfig::configure(&mut meta, range_table, K);
     SoftmaxChip::construct(config, tables()).expect("model tables")
 }
 
@@ -358,7 +361,7 @@ fn rejects_swapped_scores() {
 fn assign_refuses_an_empty_row() {
     let rows = vec![Row { scores: vec![], witness: None, values: vec![] }];
     assert!(matches!(
-        MockProver::run(17, &SoftmaxCircuit { rows }, vec![vec![], vec![]]),
+        MockProver::run(K, &SoftmaxCircuit { rows }, vec![vec![], vec![]]),
         Err(Error::Synthesis)
     ));
 }
