@@ -3,7 +3,7 @@
 //! memory.
 //!
 //! The estimate is a cost model, not a measurement. Each operation family lives in its own
-//! columns, so a chunk's height is the tallest family's row count (plus the 2^16-row tables
+//! columns, so a chunk's height is the tallest family's row count (at least the 2^14 rows of the folded tables
 //! when the chunk uses them); its columns are the sum over the families it uses. Row and
 //! cell formulas per family:
 //!
@@ -26,8 +26,8 @@ use zkinfer_quantize::LlamaConfig;
 
 /// Weight lanes of the matmul chip the planner assumes.
 pub const LANES: usize = 32;
-/// Rows the 2^16-entry lookup tables occupy.
-const TABLE_ROWS: u64 = 1 << 16;
+/// Rows the 2^16-entry lookup tables occupy, folded four times ([`crate::lookup`]).
+const TABLE_ROWS: u64 = 1 << 14;
 /// Rows halo2 reserves for blinding at the end of every column.
 const BLINDING_ROWS: u64 = 10;
 

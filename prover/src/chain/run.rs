@@ -158,7 +158,7 @@ fn srs_at(srs: &Srs, cache: &SrsCache, k: u32) -> Result<Srs, ChainError> {
 
 /// Makes the verifying key of every chunk of `model` for `t` tokens, with chunks of at most
 /// `2^max_k` rows; `progress(done, total)` after each. Proving keys are made when proving
-/// (they are gigabytes each at `k = 17`; [`prove_chain`] caches them only when asked).
+/// (a GB or more each; [`prove_chain`] caches them only when asked).
 pub fn setup(
     model: &QuantizedModel,
     t: usize,
