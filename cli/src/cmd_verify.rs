@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::poseidon::commit_activations;
-use zkinfer_prover::chain::{verify_chain, ModelKeys};
+use zkinfer_prover::chain::{check_keys, verify_chain, ModelKeys};
 use zkinfer_prover::{Bundle, Srs, SrsCache, VerifierParams};
 use zkinfer_quantize::int::ops;
 
@@ -21,6 +21,14 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         None => SrsCache::from_env()?.insecure(k)?,
     };
     let params = VerifierParams::from_srs(&srs);
+    if a.rebuild_keys {
+        let q = open_quantized(a.model.as_deref(), true)?;
+        let start = std::time::Instant::now();
+        check_keys(&q, &keys, &srs, &SrsCache::from_env()?, &mut |d, n| {
+            eprintln!("rebuilt key {d}/{n} ({:.0} s)", start.elapsed().as_secs_f64())
+        })
+        .context("the keys file is not the model's")?;
+    }
     let start = std::time::Instant::now();
     let outcome = verify_chain(&bundle, &keys, &params)?;
     let verify_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -50,6 +58,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
                 "output_commitment": fr_hex(&outcome.output_commitment), "tokens": tokens_checked,
                 "next_token": outcome.next_token, "next_logit": outcome.next_logit.to_string(),
                 "verify_ms": verify_ms, "keys": keys_path, "keys_beside_bundle": a.keys.is_none(),
+                "keys_rebuilt": a.rebuild_keys,
             })
         );
     } else {
@@ -58,7 +67,9 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             outcome.chunks
         );
         println!("model id {}", outcome.model_id);
-        if a.keys.is_none() {
+        if a.rebuild_keys {
+            println!("keys: {} (every verifying key rebuilt from the model: identical)", keys_path.display());
+        } else if a.keys.is_none() {
             println!(
                 "keys: {} (beside the bundle, so from the prover: trust it only if it matches the keys file of your own `zkinfer setup`)",
                 keys_path.display()

@@ -121,9 +121,14 @@ pub struct VerifyArgs {
     /// The SRS the keys were made with (default: the INSECURE dev SRS).
     #[arg(long)]
     pub srs: Option<PathBuf>,
-    /// The quantized model, to check the tokens (default: the built-in tiny model).
+    /// The quantized model, to check the tokens or rebuild the keys (default: the built-in
+    /// tiny model).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Rebuild every verifying key from the model (minutes) and refuse a keys file that is
+    /// not exactly the model's: without it the keys file is trusted as given.
+    #[arg(long)]
+    pub rebuild_keys: bool,
     #[arg(long, conflicts_with = "tokens")]
     pub prompt: Option<String>,
     #[arg(long, value_delimiter = ',')]

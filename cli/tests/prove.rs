@@ -123,4 +123,28 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     std::fs::write(d.join("swapped.json"), parsed.to_string()).expect("write");
     let o = zkinfer(&["verify", b, "--keys", s(&d.join("swapped.json"))]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("hashes to"));
+
+    // Keys rebuilt from the model: the honest file is the model's; a file with two chunks'
+    // entries swapped, or only their keys swapped, is refused before any proof is checked.
+    let v = json(&zkinfer(&["verify", b, "--rebuild-keys", "--json"]));
+    assert_eq!((v["valid"].clone(), v["keys_rebuilt"].clone()), (true.into(), true.into()));
+    let mut parsed: serde_json::Value = serde_json::from_str(&text).expect("json");
+    parsed["chunks"].as_array_mut().expect("chunks").swap(0, 1);
+    std::fs::write(d.join("order.json"), parsed.to_string()).expect("write");
+    let o = zkinfer(&["verify", b, "--keys", s(&d.join("order.json")), "--rebuild-keys"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("the model's plan has block 0"), "{err}");
+    let mut parsed: serde_json::Value = serde_json::from_str(&text).expect("json");
+    for field in ["vk", "vk_hash"] {
+        let first = parsed["chunks"][0][field].clone();
+        parsed["chunks"][0][field] = parsed["chunks"][1][field].clone();
+        parsed["chunks"][1][field] = first;
+    }
+    std::fs::write(d.join("keys-swapped.json"), parsed.to_string()).expect("write");
+    let o = zkinfer(&["verify", b, "--keys", s(&d.join("keys-swapped.json")), "--rebuild-keys"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("chunk 0 (block 0 (Both)): the listed verifying key"),
+        "{err}"
+    );
 }

@@ -11,12 +11,16 @@
 //! [`verify_chain`] accepts a bundle only if it is for that model, has one proof per chunk
 //! in order, every proof verifies under the listed key, every block chunk's input
 //! commitment equals the previous chunk's output commitment, and the head slices chain
-//! from the last block's output to the next token.
+//! from the last block's output to the next token. A keys file is only as trustworthy as its
+//! source: [`check_keys`] rebuilds every verifying key from the model and accepts the file
+//! only if it is exactly the model's.
 
+mod check;
 mod keys_file;
 mod plan;
 mod run;
 
+pub use check::check_keys;
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
 pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
