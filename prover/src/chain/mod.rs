@@ -13,10 +13,12 @@
 //! commitment equals the previous chunk's output commitment, and the head slices chain
 //! from the last block's output to the next token.
 
+mod chunk;
 mod keys_file;
 mod plan;
 mod run;
 
+pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
 pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
