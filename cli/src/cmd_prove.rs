@@ -6,6 +6,7 @@ use zkinfer_prover::chain::{prove_chain, setup, ModelKeys};
 use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::Fr;
 
+use crate::cmd_coordinate;
 use crate::progress::Progress;
 use crate::proving::{keys_beside, open_quantized, tokens, Env};
 use crate::ProveArgs;
@@ -38,7 +39,9 @@ pub fn run(a: ProveArgs) -> Result<()> {
     };
     let setup_s = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
-    let (bundle, best) = {
+    let (bundle, best) = if a.distributed {
+        cmd_coordinate::prove(&q, &toks, keys, &env, &a)?
+    } else {
         let mut p = Progress::new("prove", keys.chunks.len(), a.json);
         let n = keys.chunks.len();
         prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |r| {
