@@ -47,6 +47,15 @@ enum Cmd {
     Bench(BenchArgs),
     /// Join a proving network and prove the chunks a coordinator (`prove --distributed`) offers.
     Worker(WorkerArgs),
+    /// Print the peer id of a noise identity file (created if absent), for allowlists.
+    Identity(IdentityArgs),
+}
+
+#[derive(Args)]
+pub struct IdentityArgs {
+    /// The identity file (Ed25519 secret, hex), as given to `worker --key` or `prove --identity`.
+    #[arg(long, alias = "identity")]
+    pub key: PathBuf,
 }
 
 #[derive(Args)]
@@ -263,6 +272,7 @@ fn main() -> ExitCode {
         Cmd::Verify(a) => cmd_verify::run(a),
         Cmd::Bench(a) => cmd_bench::run(a),
         Cmd::Worker(a) => cmd_worker::run(a),
+        Cmd::Identity(a) => net_setup::print_peer_id(&a.key),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,12 @@ pub fn identity(path: Option<&Path>, default: &str) -> Result<Keypair> {
     load_or_create_identity(&path).with_context(|| format!("identity {}", path.display()))
 }
 
+/// `zkinfer identity`: prints the peer id of the identity at `path`, creating it if absent.
+pub fn print_peer_id(path: &Path) -> Result<()> {
+    println!("{}", identity(Some(path), "")?.public().to_peer_id());
+    Ok(())
+}
+
 /// The peer id an address ends with (`…/p2p/<peer id>`), if any.
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
     addr.iter().find_map(|p| match p {

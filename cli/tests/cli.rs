@@ -134,6 +134,12 @@ fn network_commands_need_an_allowlist_and_name_bad_ones() {
     let listen = "/ip4/127.0.0.1/tcp/0";
     assert_one_line_error(&zkinfer(&["worker", "--listen", listen, "--key", key]), "no peer is allowed");
     assert!(tmp.path().join("worker.key").exists(), "the identity is created on first use");
+    let id = zkinfer(&["identity", "--key", key]);
+    assert!(id.status.success());
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert!(id.starts_with("12D3KooW") && id.len() > 40, "a peer id: {id}");
+    let again = zkinfer(&["identity", "--key", key]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), id, "the same identity each time");
     let allow = tmp.path().join("allow.json");
     std::fs::write(&allow, r#"{"allowed_peers": ["nope"]}"#).expect("write");
     let allow = allow.to_str().expect("utf8");
