@@ -129,12 +129,12 @@ pub fn prove_chunk(
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
 ) -> Result<(ChunkProof, ChunkReport), ChainError> {
-    let srs_k = srs_at(srs, srs_cache, kind.k())?;
     let d = model.config().hidden_size;
     let (proof, keygen_seconds, prove_seconds) = match (kind, input) {
         (ChunkKind::Block { layer, part, shape }, ChunkInput::Block { input, output }) => {
             check_len(index, "block input", t * d, input.len())?;
             check_len(index, "block output", t * d, output.len())?;
+            let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let cfg = model.config();
             let params = &model.manifest.body.params;
             let q = model.layer(layer)?;
@@ -151,6 +151,7 @@ pub fn prove_chunk(
         }
         (ChunkKind::Head { lo, hi, shape }, ChunkInput::Head { input, prior, best }) => {
             check_len(index, "head input", t * d, input.len())?;
+            let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let consts = Arc::new(head_consts(model, t, lo..hi)?);
             let instances = HeadCircuit::instances(input, *prior, *best);
             let circuit = HeadCircuit::new(consts, input.clone(), *prior).map_err(head_error)?;
