@@ -1,11 +1,11 @@
 //! `zkinfer prove --distributed`: hand the chunks to workers, check every proof, assemble.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
 use zkinfer_circuits::argmax::Prior;
 use zkinfer_jobs::plan_jobs;
@@ -35,11 +35,14 @@ struct Printer {
     total: usize,
     accepted: usize,
     assigned: HashMap<(u32, PeerId), Instant>,
+    /// Workers announced so far (a reconnecting worker says hello again).
+    joined: HashSet<PeerId>,
 }
 
 impl Printer {
     fn print(&mut self, event: &RunEvent) {
         match event {
+            RunEvent::WorkerJoined { peer, .. } if !self.joined.insert(*peer) => {}
             RunEvent::WorkerJoined { peer, capabilities: c } => eprintln!(
                 "worker …{} joined: {} cores, {:.1} GB, max k {}",
                 short(peer),
@@ -81,36 +84,45 @@ impl Printer {
     }
 }
 
-/// Proves `q` on `toks` with the workers of the network, returning the bundle and the next token.
+/// The coordinator's settings from the command line, checked before the (slow) setup.
+pub fn config(a: &ProveArgs) -> Result<CoordinatorConfig> {
+    if a.bootstrap.is_empty() && a.listen.is_none() {
+        bail!("--distributed needs workers: pass --bootstrap ADDR (a worker) or --listen ADDR (workers dial in)");
+    }
+    let keypair = identity(a.identity.as_deref(), "coordinator")?;
+    let allow = allowlist(a.allow.as_deref(), &a.bootstrap)?;
+    let results = a.results.clone().unwrap_or_else(|| results_beside(&a.output));
+    let mut config = CoordinatorConfig::new(keypair, allow, results);
+    config.listen = a.listen.clone();
+    config.bootstrap = a.bootstrap.clone();
+    config.job_timeout = Duration::from_secs(a.job_timeout);
+    Ok(config)
+}
+
+/// Proves `q` on `toks` with the workers `config` reaches; returns the bundle and the next token.
 pub fn prove(
     q: &QuantizedModel,
     toks: &[u32],
     keys: ModelKeys,
     env: &Env,
-    a: &ProveArgs,
+    mut config: CoordinatorConfig,
 ) -> Result<(Bundle, Prior)> {
     let model_bytes =
         std::fs::read(q.path()).with_context(|| format!("cannot read {}", q.path().display()))?;
     let plan = plan_jobs(q, &model_bytes, toks, Arc::new(keys), VerifierParams::from_srs(&env.srs))?;
-    let keypair = identity(a.identity.as_deref(), "coordinator")?;
-    let peer_id = keypair.public().to_peer_id();
-    let allow = allowlist(a.allow.as_deref(), &a.bootstrap)?;
-    let results = a.results.clone().unwrap_or_else(|| results_beside(&a.output));
-    let mut config = CoordinatorConfig::new(keypair, allow, results.clone());
-    config.listen = a.listen.clone();
-    config.bootstrap = a.bootstrap.clone();
-    config.job_timeout = Duration::from_secs(a.job_timeout);
     eprintln!(
-        "coordinator {peer_id}: {} chunks of model {} (file sha256 {}), results in {}",
+        "coordinator {}: {} chunks of model {} (file sha256 {}), results in {}",
+        config.keypair.public().to_peer_id(),
         plan.jobs.len(),
         q.model_id(),
         ContentHash::of(&model_bytes),
-        results.display()
+        config.results_dir.display()
     );
     config.serve_blobs = vec![model_bytes];
     let outcome = runtime()?.block_on(async {
         let (events, mut received) = mpsc::unbounded_channel();
-        let mut printer = Printer { total: plan.jobs.len(), accepted: 0, assigned: HashMap::new() };
+        let mut printer =
+            Printer { total: plan.jobs.len(), accepted: 0, assigned: HashMap::new(), joined: HashSet::new() };
         let printing = tokio::spawn(async move {
             while let Some(event) = received.recv().await {
                 printer.print(&event);

@@ -147,6 +147,8 @@ fn network_commands_need_an_allowlist_and_name_bad_ones() {
         &zkinfer(&["worker", "--listen", listen, "--key", key, "--allow", allow]),
         "`nope`",
     );
+    let o = zkinfer(&["prove", "--distributed", "--tokens", "1,2", "--identity", key, "--allow", allow]);
+    assert_one_line_error(&o, "--distributed needs workers");
     let o = zkinfer(&["prove", "--bootstrap", "/ip4/127.0.0.1/tcp/1"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--distributed"), "network flags need --distributed");
