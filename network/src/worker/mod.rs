@@ -55,7 +55,7 @@ impl WorkerHandle {
         let listen_addrs = listen(&mut node, config.listen).await?;
         node.join(config.bootstrap)?;
         let (commands, commands_rx) = mpsc::channel(16);
-        let executor = build(BlobFetcher { commands: commands.clone() });
+        let executor = build(BlobFetcher { commands: commands.downgrade() });
         let event_loop = WorkerLoop::new(
             node,
             Arc::new(executor),
@@ -79,7 +79,7 @@ impl WorkerHandle {
 
     /// Fetches a blob by SHA-256 from the network, checking its hash: see [`BlobFetcher::fetch`].
     pub async fn fetch_blob(&self, hash: ContentHash) -> Result<Arc<Vec<u8>>, NetworkError> {
-        BlobFetcher { commands: self.commands.clone() }.fetch(hash).await
+        BlobFetcher { commands: self.commands.downgrade() }.fetch(hash).await
     }
 
     /// Stops the worker cleanly and waits for its event loop to end.
@@ -102,17 +102,22 @@ impl WorkerHandle {
 
 /// Fetches blobs by hash through a worker's event loop: first from the peers that offered it
 /// jobs (most recent first), then from Kademlia providers; a blob is accepted only if it hashes
-/// to what was asked. Cloneable; an [`Executor`] keeps one to fetch what its jobs name.
+/// to what was asked. Cloneable; an [`Executor`] keeps one to fetch what its jobs name. It does
+/// not keep the worker running: once the [`WorkerHandle`] is gone, fetches fail as stopped.
 #[derive(Clone)]
 pub struct BlobFetcher {
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::WeakSender<Command>,
 }
 
 impl BlobFetcher {
+    fn sender(&self) -> Result<mpsc::Sender<Command>, NetworkError> {
+        self.commands.upgrade().ok_or(NetworkError::Stopped)
+    }
+
     /// Fetches the blob with this SHA-256.
     pub async fn fetch(&self, hash: ContentHash) -> Result<Arc<Vec<u8>>, NetworkError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::FetchBlob { hash, reply }).await.map_err(|_| NetworkError::Stopped)?;
+        self.sender()?.send(Command::FetchBlob { hash, reply }).await.map_err(|_| NetworkError::Stopped)?;
         answer.await.map_err(|_| NetworkError::Stopped)?.map_err(NetworkError::Fetch)
     }
 
@@ -120,7 +125,9 @@ impl BlobFetcher {
     /// no async task, such as the one [`Executor::execute`] runs on; tokio panics otherwise.
     pub fn fetch_blocking(&self, hash: ContentHash) -> Result<Arc<Vec<u8>>, NetworkError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.blocking_send(Command::FetchBlob { hash, reply }).map_err(|_| NetworkError::Stopped)?;
+        self.sender()?
+            .blocking_send(Command::FetchBlob { hash, reply })
+            .map_err(|_| NetworkError::Stopped)?;
         answer.blocking_recv().map_err(|_| NetworkError::Stopped)?.map_err(NetworkError::Fetch)
     }
 }
