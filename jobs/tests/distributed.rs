@@ -4,8 +4,9 @@
 //! bundle, which `verify_chain` accepts with the integer reference's commitments and next
 //! token.
 //!
-//! Two k = 17 proofs (proving-key keygen included) take 5-10 minutes of CPU on the 2-core
-//! development machine, so the test is ignored; run it with
+//! Setup and two k = 17 proofs (proving-key keygen included) took 853 s and 10 GB on the
+//! loaded 2-core development machine (BENCHMARKS.md), far over a CI budget, so the test is
+//! ignored; run it with
 //! `cargo test --release -p zkinfer-jobs --test distributed -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used)]
 
@@ -39,7 +40,7 @@ fn one_block_model(dir: &std::path::Path) -> QuantizedModel {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "two real k = 17 chunk proofs: 5-10 minutes of CPU; see the module docs"]
+#[ignore = "two real k = 17 chunk proofs: ~15 minutes and 10 GB; see the module docs"]
 async fn three_workers_prove_a_model_whose_bundle_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let model = one_block_model(dir.path());
