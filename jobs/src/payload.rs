@@ -262,7 +262,7 @@ mod tests {
             (text.replace("\"tokens\":2", "\"tokens\":-2").into_bytes(), "chunk job is malformed"),
             (text.replacen("\"index\":2", "\"index\":2,\"more\":1", 1).into_bytes(), "unknown field"),
             (head_as_block.into_bytes(), "another kind's input"),
-            (text[..text.len() - 3].as_bytes().to_vec(), "chunk job is malformed"),
+            (text.as_bytes()[..text.len() - 3].to_vec(), "chunk job is malformed"),
         ];
         for (bytes, expected) in cases {
             let err = ChunkJob::from_bytes(&bytes).unwrap_err().to_string();

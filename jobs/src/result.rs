@@ -147,7 +147,7 @@ mod tests {
             (text.replace("\"proof\":\"010203fa\"", "\"proof\":\"0g\"").into_bytes(), "proof is not hex"),
             (text.replace("0x0000", "0xffff").into_bytes(), "is not a field element"),
             (text.replace("\"index\":1", "\"index\":1,\"extra\":0").into_bytes(), "unknown field"),
-            (text[..text.len() / 2].as_bytes().to_vec(), "chunk result is malformed"),
+            (text.as_bytes()[..text.len() / 2].to_vec(), "chunk result is malformed"),
         ];
         for (bytes, expected) in cases {
             let err = ChunkResult::from_bytes(&bytes).unwrap_err().to_string();
