@@ -6,6 +6,7 @@ use zkinfer_prover::chain::{prove_chain, setup, ModelKeys};
 use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::Fr;
 
+use crate::cmd_coordinate;
 use crate::progress::Progress;
 use crate::proving::{keys_beside, open_quantized, tokens, Env};
 use crate::ProveArgs;
@@ -24,6 +25,7 @@ fn hex_string(bytes: &[u8]) -> String {
 pub fn run(a: ProveArgs) -> Result<()> {
     let q = open_quantized(a.model.as_deref(), a.json)?;
     let toks = tokens(&q, a.prompt.as_deref(), a.tokens.as_deref())?;
+    let network = if a.distributed { Some(cmd_coordinate::config(&a)?) } else { None };
     let env = Env::new(a.srs.as_deref(), a.max_k, a.key_cache.as_deref(), a.json)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.output));
     let start = std::time::Instant::now();
@@ -38,7 +40,9 @@ pub fn run(a: ProveArgs) -> Result<()> {
     };
     let setup_s = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
-    let (bundle, best) = {
+    let (bundle, best) = if let Some(config) = network {
+        cmd_coordinate::prove(&q, &toks, keys, &env, config)?
+    } else {
         let mut p = Progress::new("prove", keys.chunks.len(), a.json);
         let n = keys.chunks.len();
         prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |r| {

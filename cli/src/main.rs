@@ -1,13 +1,16 @@
 //! `zkinfer`: quantize Llama-family models and run their float and integer reference passes.
 
 mod cmd_bench;
+mod cmd_coordinate;
 mod cmd_plan;
 mod cmd_prove;
 mod cmd_quantize;
 mod cmd_run;
 mod cmd_setup;
 mod cmd_verify;
+mod cmd_worker;
 mod model;
+mod net_setup;
 mod progress;
 mod proving;
 
@@ -15,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use zkinfer_network::Multiaddr;
 
 #[derive(Parser)]
 #[command(name = "zkinfer", version, about = "Zero-knowledge proofs of transformer inference")]
@@ -41,6 +45,49 @@ enum Cmd {
     Verify(VerifyArgs),
     /// Prove a model chunk by chunk and write each chunk's costs as JSON and Markdown.
     Bench(BenchArgs),
+    /// Join a proving network and prove the chunks a coordinator (`prove --distributed`) offers.
+    Worker(WorkerArgs),
+    /// Print the peer id of a noise identity file (created if absent), for allowlists.
+    Identity(IdentityArgs),
+}
+
+#[derive(Args)]
+pub struct IdentityArgs {
+    /// The identity file (Ed25519 secret, hex), as given to `worker --key` or `prove --identity`.
+    #[arg(long, alias = "identity")]
+    pub key: PathBuf,
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Where to listen, e.g. /ip4/0.0.0.0/tcp/4100.
+    #[arg(long)]
+    pub listen: Multiaddr,
+    /// Peers to dial on start (repeatable); a /p2p/<peer id> suffix also allowlists the peer.
+    #[arg(long)]
+    pub bootstrap: Vec<Multiaddr>,
+    /// JSON allowlist, {"allowed_peers": ["12D3KooW…"]}: the coordinators and workers to talk to.
+    #[arg(long)]
+    pub allow: Option<PathBuf>,
+    /// This worker's noise identity (Ed25519 secret, hex; created if absent;
+    /// default ~/.cache/zkinfer/identity/worker.key).
+    #[arg(long, alias = "identity")]
+    pub key: Option<PathBuf>,
+    /// A KZG params file (default: the INSECURE dev SRS); must be the coordinator's.
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    /// Largest circuit this worker takes: 2^max_k rows.
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
+    /// Keep proving keys in this folder between jobs (several GB per chunk).
+    #[arg(long)]
+    pub key_cache: Option<PathBuf>,
+    /// Where models fetched from coordinators are kept (default ~/.cache/zkinfer/models/by-hash).
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Jobs proved at once.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
 }
 
 #[derive(Args)]
@@ -109,6 +156,29 @@ pub struct ProveArgs {
     pub key_cache: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// Prove on the workers of a network (`zkinfer worker`) instead of on this machine:
+    /// every returned proof is verified before it is accepted.
+    #[arg(long)]
+    pub distributed: bool,
+    /// Workers to dial (repeatable); a /p2p/<peer id> suffix also allowlists the worker.
+    #[arg(long, requires = "distributed")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// Also listen for workers that dial in, e.g. /ip4/0.0.0.0/tcp/4000.
+    #[arg(long, requires = "distributed")]
+    pub listen: Option<Multiaddr>,
+    /// JSON allowlist of the workers, {"allowed_peers": ["12D3KooW…"]}.
+    #[arg(long, requires = "distributed")]
+    pub allow: Option<PathBuf>,
+    /// The coordinator's noise identity (created if absent; default
+    /// ~/.cache/zkinfer/identity/coordinator.key); workers allowlist its peer id.
+    #[arg(long, requires = "distributed")]
+    pub identity: Option<PathBuf>,
+    /// Where accepted chunk results are kept; a rerun resumes from them (default BUNDLE.results).
+    #[arg(long, requires = "distributed")]
+    pub results: Option<PathBuf>,
+    /// Seconds a worker has for one chunk before it is given to another.
+    #[arg(long, default_value_t = 3600, requires = "distributed")]
+    pub job_timeout: u64,
 }
 
 #[derive(Args)]
@@ -206,6 +276,8 @@ fn main() -> ExitCode {
         Cmd::Prove(a) => cmd_prove::run(a),
         Cmd::Verify(a) => cmd_verify::run(a),
         Cmd::Bench(a) => cmd_bench::run(a),
+        Cmd::Worker(a) => cmd_worker::run(a),
+        Cmd::Identity(a) => net_setup::print_peer_id(&a.key),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -125,3 +125,31 @@ fn plan_covers_every_layer_within_the_row_budget() {
     assert!(names.iter().any(|n| n.contains("lm_head")));
     assert_one_line_error(&zkinfer(&["plan", "tiny", "--max-k", "40"]), "--max-k");
 }
+
+#[test]
+fn network_commands_need_an_allowlist_and_name_bad_ones() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let key = tmp.path().join("worker.key");
+    let key = key.to_str().expect("utf8");
+    let listen = "/ip4/127.0.0.1/tcp/0";
+    assert_one_line_error(&zkinfer(&["worker", "--listen", listen, "--key", key]), "no peer is allowed");
+    assert!(tmp.path().join("worker.key").exists(), "the identity is created on first use");
+    let id = zkinfer(&["identity", "--key", key]);
+    assert!(id.status.success());
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert!(id.starts_with("12D3KooW") && id.len() > 40, "a peer id: {id}");
+    let again = zkinfer(&["identity", "--key", key]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), id, "the same identity each time");
+    let allow = tmp.path().join("allow.json");
+    std::fs::write(&allow, r#"{"allowed_peers": ["nope"]}"#).expect("write");
+    let allow = allow.to_str().expect("utf8");
+    assert_one_line_error(
+        &zkinfer(&["worker", "--listen", listen, "--key", key, "--allow", allow]),
+        "`nope`",
+    );
+    let o = zkinfer(&["prove", "--distributed", "--tokens", "1,2", "--identity", key, "--allow", allow]);
+    assert_one_line_error(&o, "--distributed needs workers");
+    let o = zkinfer(&["prove", "--bootstrap", "/ip4/127.0.0.1/tcp/1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--distributed"), "network flags need --distributed");
+}

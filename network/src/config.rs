@@ -105,12 +105,15 @@ pub struct CoordinatorConfig {
     pub busy_backoff: Duration,
     /// The whole run's time limit; `None` waits for workers indefinitely.
     pub run_timeout: Option<Duration>,
+    /// Blobs served to workers besides the job payloads (e.g. the model every job names).
+    pub serve_blobs: Vec<Vec<u8>>,
     /// Message limits.
     pub limits: Limits,
 }
 
 impl CoordinatorConfig {
-    /// A coordinator with default limits: 10-minute job timeout, 8 attempts per job, 2 strikes.
+    /// A coordinator with default limits: 10-minute job timeout, 8 attempts per job, 2 strikes,
+    /// no blobs served besides the payloads.
     pub fn new(keypair: Keypair, allowlist: Allowlist, results_dir: PathBuf) -> Self {
         Self {
             keypair,
@@ -123,6 +126,7 @@ impl CoordinatorConfig {
             max_worker_failures: 2,
             busy_backoff: Duration::from_millis(500),
             run_timeout: None,
+            serve_blobs: Vec::new(),
             limits: Limits::default(),
         }
     }

@@ -29,6 +29,7 @@ pub use coordinator::{
 pub use error::NetworkError;
 pub use job::{CheckError, Checker, ContentHash, ExecError, Executor, HashParseError, Job, JobId};
 pub use libp2p::identity::Keypair;
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
 pub use security::{load_or_create_identity, Allowlist};
-pub use worker::{run_worker, WorkerHandle};
+pub use worker::{run_worker, BlobFetcher, WorkerHandle};

@@ -137,6 +137,9 @@ impl<C: Checker> Run<C> {
 
     async fn distribute(&mut self, config: &CoordinatorConfig) -> Result<(), NetworkError> {
         let blobs = BlobStore::new();
+        for blob in &config.serve_blobs {
+            blobs.insert(blob.clone());
+        }
         for (job, result) in self.jobs.iter().zip(&self.results) {
             if result.is_none() {
                 blobs.insert(job.payload.clone());

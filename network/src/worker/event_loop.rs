@@ -51,7 +51,13 @@ pub(crate) struct WorkerLoop {
     fetches: HashMap<u64, (Fetch, Waiter)>,
     blob_requests: HashMap<OutboundRequestId, u64>,
     provider_queries: HashMap<QueryId, u64>,
+    /// Peers that offered jobs, most recent first: a blob a job needs besides its payload
+    /// (its model) is asked of them before Kademlia providers.
+    job_sources: Vec<PeerId>,
 }
+
+/// How many job sources are remembered.
+const MAX_JOB_SOURCES: usize = 8;
 
 impl WorkerLoop {
     pub fn new(
@@ -75,6 +81,7 @@ impl WorkerLoop {
             fetches: HashMap::new(),
             blob_requests: HashMap::new(),
             provider_queries: HashMap::new(),
+            job_sources: Vec::new(),
         }
     }
 
@@ -86,7 +93,10 @@ impl WorkerLoop {
             tokio::select! {
                 event = self.node.next_event() => self.on_event(event),
                 command = self.commands.recv() => match command {
-                    Some(Command::FetchBlob { hash, reply }) => self.start_fetch(hash, [], Waiter::Client(reply)),
+                    Some(Command::FetchBlob { hash, reply }) => {
+                        let sources = self.job_sources.clone();
+                        self.start_fetch(hash, sources, Waiter::Client(reply));
+                    }
                     Some(Command::Shutdown) | None => return,
                 },
                 Some((job_id, result)) = self.done_rx.recv() => self.finish_job(job_id, result),
@@ -155,6 +165,9 @@ impl WorkerLoop {
             }
             ProveRequest::Prove(offer) => offer,
         };
+        self.job_sources.retain(|p| *p != peer);
+        self.job_sources.insert(0, peer);
+        self.job_sources.truncate(MAX_JOB_SOURCES);
         let job_id = offer.job_id;
         let refusal = if Job::derive_id(offer.chunk_index, offer.k, &offer.payload_hash) != job_id {
             Some(Refusal::BadOffer)

@@ -29,6 +29,15 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     /// Starts a worker on the current tokio runtime; returns once it listens.
     pub async fn spawn(config: WorkerConfig, executor: impl Executor) -> Result<Self, NetworkError> {
+        Self::spawn_with(config, |_| executor).await
+    }
+
+    /// [`WorkerHandle::spawn`] with an executor built from a [`BlobFetcher`] of this worker,
+    /// for executors that fetch more than the job payload (the model a job names).
+    pub async fn spawn_with<E: Executor>(
+        config: WorkerConfig,
+        build: impl FnOnce(BlobFetcher) -> E,
+    ) -> Result<Self, NetworkError> {
         let blobs = BlobStore::new();
         let peer_id = config.keypair.public().to_peer_id();
         let swarm = build_swarm(SwarmSettings {
@@ -46,6 +55,7 @@ impl WorkerHandle {
         let listen_addrs = listen(&mut node, config.listen).await?;
         node.join(config.bootstrap)?;
         let (commands, commands_rx) = mpsc::channel(16);
+        let executor = build(BlobFetcher { commands: commands.downgrade() });
         let event_loop = WorkerLoop::new(
             node,
             Arc::new(executor),
@@ -67,11 +77,9 @@ impl WorkerHandle {
         &self.listen_addrs
     }
 
-    /// Fetches a blob by SHA-256 from the network (Kademlia providers), checking its hash.
+    /// Fetches a blob by SHA-256 from the network, checking its hash: see [`BlobFetcher::fetch`].
     pub async fn fetch_blob(&self, hash: ContentHash) -> Result<Arc<Vec<u8>>, NetworkError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::FetchBlob { hash, reply }).await.map_err(|_| NetworkError::Stopped)?;
-        answer.await.map_err(|_| NetworkError::Stopped)?.map_err(NetworkError::Fetch)
+        BlobFetcher { commands: self.commands.downgrade() }.fetch(hash).await
     }
 
     /// Stops the worker cleanly and waits for its event loop to end.
@@ -89,6 +97,38 @@ impl WorkerHandle {
     /// Waits until the event loop ends (it only ends on shutdown).
     pub async fn wait(self) -> Result<(), NetworkError> {
         self.task.await.map_err(|_| NetworkError::Stopped)
+    }
+}
+
+/// Fetches blobs by hash through a worker's event loop: first from the peers that offered it
+/// jobs (most recent first), then from Kademlia providers; a blob is accepted only if it hashes
+/// to what was asked. Cloneable; an [`Executor`] keeps one to fetch what its jobs name. It does
+/// not keep the worker running: once the [`WorkerHandle`] is gone, fetches fail as stopped.
+#[derive(Clone)]
+pub struct BlobFetcher {
+    commands: mpsc::WeakSender<Command>,
+}
+
+impl BlobFetcher {
+    fn sender(&self) -> Result<mpsc::Sender<Command>, NetworkError> {
+        self.commands.upgrade().ok_or(NetworkError::Stopped)
+    }
+
+    /// Fetches the blob with this SHA-256.
+    pub async fn fetch(&self, hash: ContentHash) -> Result<Arc<Vec<u8>>, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?.send(Command::FetchBlob { hash, reply }).await.map_err(|_| NetworkError::Stopped)?;
+        answer.await.map_err(|_| NetworkError::Stopped)?.map_err(NetworkError::Fetch)
+    }
+
+    /// [`BlobFetcher::fetch`], waiting on this thread. Call it only from a thread that runs
+    /// no async task, such as the one [`Executor::execute`] runs on; tokio panics otherwise.
+    pub fn fetch_blocking(&self, hash: ContentHash) -> Result<Arc<Vec<u8>>, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender()?
+            .blocking_send(Command::FetchBlob { hash, reply })
+            .map_err(|_| NetworkError::Stopped)?;
+        answer.blocking_recv().map_err(|_| NetworkError::Stopped)?.map_err(NetworkError::Fetch)
     }
 }
 

@@ -16,11 +16,13 @@
 //! only if it is exactly the model's.
 
 mod check;
+mod chunk;
 mod keys_file;
 mod plan;
 mod run;
 
 pub use check::check_keys;
+pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
 pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};

@@ -1,20 +1,17 @@
 //! Setup, proving and verification of a model's chunk chain.
 
-use std::sync::Arc;
-
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::Circuit;
 use zkinfer_circuits::argmax::Prior;
-use zkinfer_circuits::block::{BlockCircuit, BlockConsts, Part};
+use zkinfer_circuits::block::BlockCircuit;
 use zkinfer_circuits::head::{check_chain, HeadCircuit};
-use zkinfer_quantize::int::{forward_layer, ops, IntLayerTrace};
 use zkinfer_quantize::qmodel::file::QuantizedModel;
-use zkinfer_quantize::qmodel::QLayer;
 
+use super::chunk::{chunk_inputs, prove_chunk, ChunkInput};
 use super::keys_file::{ChunkKey, ModelKeys};
-use super::plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind};
+use super::plan::{plan_chunks, ChunkConsts, ChunkKind};
 use crate::bundle::{Bundle, BundleError, ChunkProof};
-use crate::keys::{keygen, keygen_vk, vk_hash, KeyCache, KeyError, ShapeId};
+use crate::keys::{keygen, keygen_vk, vk_hash, KeyCache, KeyError, ShapeId, VkHash};
 use crate::prove::{prove, ProveError};
 use crate::srs::{Srs, SrsCache, SrsError};
 use crate::verifier_params::VerifierParams;
@@ -105,6 +102,18 @@ pub enum ChainError {
     /// The keys list the chunks in an order the chain cannot have.
     #[error("the keys list {0}")]
     ChunkOrder(String),
+    /// A chunk's input or output activations have the wrong length.
+    #[error("chunk {index}: the {what} has {got} values, the model's chunk takes {expected}")]
+    InputShape {
+        /// The chunk.
+        index: usize,
+        /// Which activations.
+        what: &'static str,
+        /// `tokens × hidden size`.
+        expected: usize,
+        /// What was given.
+        got: usize,
+    },
     /// A chunk does not start where the previous one ended.
     #[error("chunk {index}: its input commitment is not chunk {}'s output commitment (chunks swapped, missing or from another run)", index - 1)]
     BrokenChain {
@@ -152,7 +161,7 @@ fn shape_id<C: Circuit<Fr>>(model: &QuantizedModel, circuit: &C, kind: &ChunkKin
     ShapeId::new(circuit, declared.as_bytes())
 }
 
-fn srs_at(srs: &Srs, cache: &SrsCache, k: u32) -> Result<Srs, ChainError> {
+pub(super) fn srs_at(srs: &Srs, cache: &SrsCache, k: u32) -> Result<Srs, ChainError> {
     Ok(cache.downsized(srs, k)?)
 }
 
@@ -188,10 +197,11 @@ pub fn setup(
 
 /// Keygen (or the cache), a check that the key is the listed one, and the proof.
 #[allow(clippy::too_many_arguments)]
-fn prove_one<C: Circuit<Fr>>(
+pub(super) fn prove_one<C: Circuit<Fr>>(
     model: &QuantizedModel,
     index: usize,
-    key: &ChunkKey,
+    kind: &ChunkKind,
+    vk_hash_listed: &VkHash,
     circuit: C,
     instances: Vec<Vec<Fr>>,
     srs: &Srs,
@@ -200,13 +210,12 @@ fn prove_one<C: Circuit<Fr>>(
 ) -> Result<(ChunkProof, f64, f64), ChainError> {
     let start = std::time::Instant::now();
     let pk = match key_cache {
-        Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, &key.kind, t))?.0,
+        Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, kind, t))?.0,
         None => keygen(srs, &circuit)?,
     };
-    if vk_hash(pk.get_vk()) != key.vk_hash {
+    if vk_hash(pk.get_vk()) != *vk_hash_listed {
         return Err(ChainError::BadKeys(format!(
-            "chunk {index}: the model's key for {} is not the listed one",
-            key.kind
+            "chunk {index}: the model's key for {kind} is not the listed one"
         )));
     }
     let keygen_s = start.elapsed().as_secs_f64();
@@ -239,68 +248,17 @@ pub fn prove_chain(
     if t != keys.tokens {
         return Err(ChainError::TokenCount { keys: keys.tokens, prompt: t });
     }
-    zkinfer_quantize::float::check_tokens(tokens, model.config().vocab_size)?;
-    let cfg = model.config();
-    let params = &model.manifest.body.params;
-    let (tables, rope) = (model.tables()?, model.rope()?);
-    let mut x = ops::embed(&model.embedding()?, tokens);
+    let kinds: Vec<ChunkKind> = keys.chunks.iter().map(|c| c.kind).collect();
+    let inputs = chunk_inputs(model, tokens, &kinds)?;
     let mut proofs = Vec::with_capacity(keys.chunks.len());
-    let mut current: Option<(usize, QLayer, IntLayerTrace)> = None;
     let mut best: Option<Prior> = None;
-    for (index, key) in keys.chunks.iter().enumerate() {
-        let srs_k = srs_at(srs, srs_cache, key.kind.k())?;
-        let (proof, keygen_seconds, prove_seconds) = match key.kind {
-            ChunkKind::Block { layer, part, shape } => {
-                if current.as_ref().is_none_or(|(l, _, _)| *l != layer) {
-                    let q = model.layer(layer)?;
-                    let trace = forward_layer(cfg, params, &q, &tables, &rope, &x, t);
-                    current = Some((layer, q, trace));
-                }
-                let Some((_, q, trace)) = &current else {
-                    return Err(ChainError::ChunkOrder(format!("no block before chunk {index}")));
-                };
-                let (input, output) = match part {
-                    Part::Both => (&x, &trace.out),
-                    Part::Attention => (&x, &trace.resid_mid),
-                    Part::Mlp => (&trace.resid_mid, &trace.out),
-                };
-                let consts = BlockConsts::new(cfg, params, q, &tables, &rope, t, part)
-                    .map_err(|e| ChainError::Unsupported { layer, reason: e.to_string() })?;
-                let circuit = BlockCircuit::new(Arc::new(consts), input.clone());
-                if circuit.shape() != shape {
-                    return Err(ChainError::BadKeys(format!(
-                        "chunk {index}: the keys' shape is not this model's"
-                    )));
-                }
-                let instances = BlockCircuit::instances(input, output);
-                let proof = prove_one(model, index, key, circuit, instances, &srs_k, key_cache, t)?;
-                if matches!(part, Part::Both | Part::Mlp) {
-                    x = trace.out.clone();
-                }
-                proof
-            }
-            ChunkKind::Head { lo, hi, shape } => {
-                let consts = Arc::new(head_consts(model, t, lo..hi)?);
-                let head = |e: zkinfer_circuits::head::HeadError| ChainError::Head(e.to_string());
-                let slice_best = consts.best(&x, best).map_err(head)?;
-                let instances = HeadCircuit::instances(&x, best, slice_best);
-                let circuit = HeadCircuit::new(consts, x.clone(), best).map_err(head)?;
-                if circuit.shape() != shape {
-                    return Err(ChainError::BadKeys(format!(
-                        "chunk {index}: the keys' shape is not this model's"
-                    )));
-                }
-                best = Some(slice_best);
-                prove_one(model, index, key, circuit, instances, &srs_k, key_cache, t)?
-            }
-        };
-        report(ChunkReport {
-            index,
-            kind: key.kind,
-            keygen_seconds,
-            prove_seconds,
-            proof_bytes: proof.proof.len(),
-        });
+    for (index, (key, input)) in keys.chunks.iter().zip(&inputs).enumerate() {
+        let (proof, chunk_report) =
+            prove_chunk(model, t, index, key.kind, &key.vk_hash, input, srs, srs_cache, key_cache)?;
+        if let ChunkInput::Head { best: slice_best, .. } = input {
+            best = Some(*slice_best);
+        }
+        report(chunk_report);
         proofs.push(proof);
     }
     let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
