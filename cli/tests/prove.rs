@@ -129,7 +129,11 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     let v = json(&zkinfer(&["verify", b, "--rebuild-keys", "--json"]));
     assert_eq!((v["valid"].clone(), v["keys_rebuilt"].clone()), (true.into(), true.into()));
     let mut parsed: serde_json::Value = serde_json::from_str(&text).expect("json");
-    parsed["chunks"].as_array_mut().expect("chunks").swap(0, 1);
+    let chunks = parsed["chunks"].as_array_mut().expect("chunks");
+    chunks.swap(0, 1);
+    for (i, c) in chunks.iter_mut().enumerate() {
+        c["index"] = i.into();
+    }
     std::fs::write(d.join("order.json"), parsed.to_string()).expect("write");
     let o = zkinfer(&["verify", b, "--keys", s(&d.join("order.json")), "--rebuild-keys"]);
     let err = String::from_utf8_lossy(&o.stderr);
