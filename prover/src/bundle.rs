@@ -400,15 +400,15 @@ fn read_chunk(
     Ok(ChunkProof { index: entry.index, k: entry.k, vk_hash: entry.vk_hash, instances, proof })
 }
 
-/// `0x` + 64 lowercase hex digits, big-endian.
-fn fr_to_hex(value: &Fr) -> String {
+/// `0x` + 64 lowercase hex digits, big-endian (the manifest's format for instances).
+pub fn fr_to_hex(value: &Fr) -> String {
     let mut be = value.to_repr();
     be.as_mut().reverse();
     format!("0x{}", hex::encode(be.as_ref()))
 }
 
-/// Parses [`fr_to_hex`]'s format; `None` unless canonical.
-fn fr_from_hex(text: &str) -> Option<Fr> {
+/// Parses [`fr_to_hex`]'s format; `None` unless canonical (below the modulus, lowercase).
+pub fn fr_from_hex(text: &str) -> Option<Fr> {
     let digits = text.strip_prefix("0x")?;
     if digits.len() != 64 || digits.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;

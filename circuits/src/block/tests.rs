@@ -44,19 +44,22 @@ fn fixture() -> &'static Fixture {
 }
 
 fn consts(part: Part) -> Arc<BlockConsts> {
-    let f = fixture();
-    let m = &f.model;
-    let c = BlockConsts::new(
+    Arc::new(consts_for(part, T))
+}
+
+/// Layer 0's constants for `t` tokens.
+fn consts_for(part: Part, t: usize) -> BlockConsts {
+    let m = &fixture().model;
+    BlockConsts::new(
         m.config(),
         &m.manifest.body.params,
         &m.layer(0).expect("layer 0"),
         &m.tables().expect("tables"),
         &m.rope().expect("rope"),
-        T,
+        t,
         part,
     )
-    .expect("constants");
-    Arc::new(c)
+    .expect("constants")
 }
 
 fn mock(part: Part, input: &[i64], output: &[i64]) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
@@ -146,17 +149,7 @@ fn min_k_is_where_every_table_fits_folded() {
 /// still hold its share of the rest.
 #[test]
 fn lanes_leave_room_for_swiglu_on_lane_0() {
-    let m = &fixture().model;
-    let c = BlockConsts::new(
-        m.config(),
-        &m.manifest.body.params,
-        &m.layer(0).expect("layer 0"),
-        &m.tables().expect("tables"),
-        &m.rope().expect("rope"),
-        16,
-        Part::Both,
-    )
-    .expect("constants");
+    let c = consts_for(Part::Both, 16);
     let (shape, rows) = (BlockShape::of(&c), RowCounts::of(&c));
     assert_eq!(shape.k, MIN_K);
     let budget = usable_rows(shape.k) - usable_rows(shape.k) / 16;
