@@ -21,18 +21,19 @@
 //!
 //! One band of rows per attention row, query head major then token
 //! ([`AttnLayout::band_rows`]); inside the band of a row over `n = ti + 1` keys, from its
-//! first row `b`, three stacks side by side in their own columns:
+//! first row `b`, three stacks one below the other, so that a shared
+//! [`ColumnPool`] gives all three the same columns:
 //!
-//! | columns | content | rows |
+//! | rows from `b` | content | columns |
 //! |---|---|---|
-//! | score (`2L_s` lanes, `acc`, `mult`, a rescale: `2L_s + 8` advice) | score `s` at `b + s·S` | `n·S`, `S = max(D/L_s, score rescale rows)` |
-//! | softmax (26 advice) | the softmax row | `6n + 4` |
-//! | head (`p`, `L_h` value lanes, `L_h` rescales: `1 + 8L_h` advice) | value columns `L_h·g … L_h·g + L_h − 1` at `b + g·H` | `(D/L_h)·H`, `H = max(n, head rescale rows)` |
+//! | `0 .. n·S`, `S = max(D/L_s, score rescale rows)` | score `s` at `b + s·S` | score: `2L_s` lanes, `acc`, `mult`, a rescale (`2L_s + 8` advice) |
+//! | `n·S .. n·S + 6n + 4` | the softmax row | softmax (26 advice) |
+//! | then `(D/L_h)·H` rows, `H = max(n, head rescale rows)` | value columns `L_h·g … L_h·g + L_h − 1` at `g·H` | head: `p`, `L_h` value lanes, `L_h` rescales (`1 + 8L_h` advice) |
 //!
-//! `D` must be a multiple of 8 (every Llama head width is). The band takes the tallest of
-//! the three; [`AttentionChip::rows`] is the sum over the
-//! `h·t` bands. Copies: each score's `q` and `k` lanes from the caller's cells, the scores
-//! into the softmax, the probabilities and the caller's values into the head groups.
+//! `D` must be a multiple of 8 (every Llama head width is). [`AttentionChip::rows`] is the
+//! sum over the `h·t` bands. Copies: each score's `q` and `k` lanes from the caller's cells,
+//! the scores into the softmax, the probabilities and the caller's values into the head
+//! groups.
 //!
 //! `L_s` = [`score::SCORE_LANES`] products per dot-product row and `L_h` =
 //! [`head::HEAD_LANES`] value columns per head group. Every column and lookup is paid over
@@ -69,6 +70,7 @@ use zkinfer_quantize::fixed::tables::Tables;
 use zkinfer_quantize::int::ops::AttnShape;
 
 use crate::field::{cell_i128, AssignedFr};
+use crate::pool::ColumnPool;
 use crate::range::RangeTableConfig;
 use crate::softmax::{SoftmaxChip, SoftmaxConfig};
 use head::{group_rows, HeadChip, HeadConfig, HEAD_LANES};
@@ -92,9 +94,25 @@ impl AttentionConfig {
     /// Declares every column, gate and lookup the attention needs over the shared range
     /// table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig, k: u32) -> Self {
-        let score = ScoreConfig::configure(meta, range_table);
-        let softmax = SoftmaxConfig::configure(meta, range_table, k);
-        let head = HeadConfig::configure(meta, range_table);
+        Self::configure_in(meta, &mut ColumnPool::fresh(), range_table, k)
+    }
+
+    /// [`Self::configure`] with the columns drawn from `pool`: the scores, the softmax and
+    /// the head groups occupy disjoint rows of each band, so each draws from the pool's
+    /// first column again. Leaves the pool rewound.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        range_table: RangeTableConfig,
+        k: u32,
+    ) -> Self {
+        pool.rewind();
+        let score = ScoreConfig::configure_in(meta, pool, range_table);
+        pool.rewind();
+        let softmax = SoftmaxConfig::configure_in(meta, pool, range_table, k);
+        pool.rewind();
+        let head = HeadConfig::configure_in(meta, pool, range_table);
+        pool.rewind();
         AttentionConfig { score, softmax, head }
     }
 }
@@ -222,14 +240,18 @@ impl AttentionChip {
                         )
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                let probs =
-                    self.softmax.assign_witness(region, band, &scores, row.map(|r| r.softmax.clone()))?;
+                let probs = self.softmax.assign_witness(
+                    region,
+                    band + layout.softmax_start(n),
+                    &scores,
+                    row.map(|r| r.softmax.clone()),
+                )?;
                 let vals: Vec<&[AssignedFr<'_>]> = (0..n).map(|s| slot(v, kv, d, s, kvh)).collect();
                 let rows_per_group = group_rows(n, &layout.head);
                 for g in 0..d / HEAD_LANES {
                     let out = head_chip.assign_group(
                         region,
-                        band + g * rows_per_group,
+                        band + layout.head_start(n) + g * rows_per_group,
                         &layout.head,
                         g * HEAD_LANES,
                         &probs,

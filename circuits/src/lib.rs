@@ -67,6 +67,7 @@ pub mod lookup;
 pub mod matmul;
 pub mod norm;
 pub mod plan;
+pub mod pool;
 pub mod poseidon;
 pub mod product;
 pub mod range;

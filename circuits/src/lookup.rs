@@ -61,6 +61,7 @@ use zkinfer_quantize::fixed::tables::{
 };
 
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
+use crate::pool::ColumnPool;
 
 pub use extended::{
     Beyond, ExtendedCells, ExtendedLookupChip, ExtendedLookupConfig, ExtendedWitness, Extension,
@@ -131,14 +132,40 @@ impl LookupConfig {
         len: usize,
         k: u32,
     ) -> Self {
+        Self::configure_for_in(meta, &mut ColumnPool::fresh(), name, input, output, len, k)
+    }
+
+    /// [`Self::configure_for`] with the fold's slot and row-output columns drawn from `pool`.
+    pub fn configure_for_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        name: &str,
+        input: Column<Advice>,
+        output: Column<Advice>,
+        len: usize,
+        k: u32,
+    ) -> Self {
         let fold = fold_for(len, k);
-        Self::configure_folded(meta, name, input, output, len / fold, fold)
+        Self::configure_folded_in(meta, pool, name, input, output, len / fold, fold)
     }
 
     /// Declares the lookup of a table folded `fold` times into `rows` rows (`fold` is 1, 2
     /// or 4; `rows` is ignored when `fold = 1`).
     pub fn configure_folded(
         meta: &mut ConstraintSystem<Fr>,
+        name: &str,
+        input: Column<Advice>,
+        output: Column<Advice>,
+        rows: usize,
+        fold: usize,
+    ) -> Self {
+        Self::configure_folded_in(meta, &mut ColumnPool::fresh(), name, input, output, rows, fold)
+    }
+
+    /// [`Self::configure_folded`] with the fold's columns drawn from `pool`.
+    pub fn configure_folded_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
         name: &str,
         input: Column<Advice>,
         output: Column<Advice>,
@@ -152,8 +179,8 @@ impl LookupConfig {
         let table_outputs: [Option<Column<Fixed>>; MAX_FOLD] =
             std::array::from_fn(|s| (s < fold).then(|| meta.fixed_column()));
         let folded = (fold > 1).then(|| FoldColumns {
-            slot: meta.advice_column(),
-            outs: std::array::from_fn(|s| (s < fold).then(|| meta.advice_column())),
+            slot: pool.advice(meta, false),
+            outs: std::array::from_fn(|s| (s < fold).then(|| pool.advice(meta, false))),
         });
         let config =
             LookupConfig { input, output, q_lookup, tag, table_input, table_outputs, rows, fold, folded };

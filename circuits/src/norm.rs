@@ -76,6 +76,7 @@ use zkinfer_quantize::qmodel::QNorm;
 
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::lookup::{LookupChip, LookupConfig};
+use crate::pool::ColumnPool;
 use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
@@ -298,13 +299,19 @@ impl NormConfig {
         rsqrt: LookupConfig,
         rescale: RescaleConfig,
     ) -> Self {
-        let mut advice = |eq: bool| {
-            let c = meta.advice_column();
-            if eq {
-                meta.enable_equality(c);
-            }
-            c
-        };
+        Self::configure_in(meta, &mut ColumnPool::fresh(), table, rsqrt, rescale)
+    }
+
+    /// [`Self::configure`] with the chip's own advice and range-check columns drawn from
+    /// `pool`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        table: RangeTableConfig,
+        rsqrt: LookupConfig,
+        rescale: RescaleConfig,
+    ) -> Self {
+        let mut advice = |eq: bool| pool.advice(meta, eq);
         let (x, acc, rp, a) = (advice(true), advice(true), advice(true), advice(true));
         let (ss, ms, exp, pow4, scale, low, rp_tok) = (
             advice(true),
@@ -315,8 +322,6 @@ impl NormConfig {
             advice(false),
             advice(true),
         );
-        let (z_rd, z_rd_gap, z_re, z_re_gap, z_m_low) =
-            (advice(false), advice(false), advice(false), advice(false), advice(false));
         let weight = meta.fixed_column();
         let d = meta.fixed_column();
         let eps = meta.fixed_column();
@@ -329,11 +334,13 @@ impl NormConfig {
             scale: meta.fixed_column(),
             low: meta.fixed_column(),
         };
-        let div_rem = RangeConfig::configure(meta, "norm div remainder", z_rd, table);
-        let div_gap = RangeConfig::configure(meta, "norm div gap", z_rd_gap, table);
-        let exp_rem = RangeConfig::configure(meta, "norm exp remainder", z_re, table);
-        let exp_gap = RangeConfig::configure(meta, "norm exp gap", z_re_gap, table);
-        let mant_low = RangeConfig::configure(meta, "norm mantissa low", z_m_low, table);
+        let div_rem = pool.range(meta, "norm div remainder", table);
+        let div_gap = pool.range(meta, "norm div gap", table);
+        let exp_rem = pool.range(meta, "norm exp remainder", table);
+        let exp_gap = pool.range(meta, "norm exp gap", table);
+        let mant_low = pool.range(meta, "norm mantissa low", table);
+        let (z_rd, z_rd_gap, z_re, z_re_gap, z_m_low) =
+            (div_rem.z, div_gap.z, exp_rem.z, exp_gap.z, mant_low.z);
 
         meta.create_gate("norm square sum", |meta| {
             let first = meta.query_selector(q_first);

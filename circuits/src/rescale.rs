@@ -53,6 +53,7 @@ use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::fixed::{round_shift, saturate, signed_range};
 
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
+use crate::pool::ColumnPool;
 use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig};
 
 /// Largest shift a site may use (keeps `x + 2^(n−1)` and `q·2^n` inside `i128`).
@@ -172,20 +173,27 @@ pub struct RescaleConfig {
 impl RescaleConfig {
     /// Declares the chip's columns, gate and lookups over the shared range table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, table: RangeTableConfig) -> Self {
-        let x = meta.advice_column();
-        meta.enable_equality(x);
-        let q = meta.advice_column();
-        let above = meta.advice_column();
-        let below = meta.advice_column();
+        Self::configure_in(meta, &mut ColumnPool::fresh(), table)
+    }
+
+    /// [`Self::configure`] with the advice and range-check columns drawn from `pool`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        table: RangeTableConfig,
+    ) -> Self {
+        let x = pool.advice(meta, true);
+        let q = pool.advice(meta, false);
+        let above = pool.advice(meta, false);
+        let below = pool.advice(meta, false);
         let pow = meta.fixed_column();
         let half = meta.fixed_column();
         let lo = meta.fixed_column();
         let q_rescale = meta.selector();
-        let (z_r, z_y, z_e) = (meta.advice_column(), meta.advice_column(), meta.advice_column());
-        meta.enable_equality(z_y);
-        let remainder = RangeConfig::configure(meta, "rescale remainder", z_r, table);
-        let output = RangeConfig::configure(meta, "rescale output", z_y, table);
-        let excess = RangeConfig::configure(meta, "rescale excess", z_e, table);
+        let remainder = pool.range(meta, "rescale remainder", table);
+        let output = pool.range(meta, "rescale output", table);
+        meta.enable_equality(output.z);
+        let excess = pool.range(meta, "rescale excess", table);
 
         meta.create_gate("rescale", |meta| {
             let s = meta.query_selector(q_rescale);

@@ -81,6 +81,7 @@ use crate::lookup::{
     ExtendedLookupChip, ExtendedLookupConfig, ExtendedWitness, Extension, LookupChip, LookupConfig,
     EXP_POINTS, RECIP_POINTS,
 };
+use crate::pool::ColumnPool;
 use crate::range::{RangeChip, RangeConfig, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
@@ -185,29 +186,44 @@ pub struct SoftmaxConfig {
 impl SoftmaxConfig {
     /// Declares the softmax's columns, gates and lookups over the shared range table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig, k: u32) -> Self {
-        let cols: [Column<Advice>; 10] = std::array::from_fn(|_| meta.advice_column());
-        for c in cols {
-            meta.enable_equality(c);
-        }
+        Self::configure_in(meta, &mut ColumnPool::fresh(), range_table, k)
+    }
+
+    /// [`Self::configure`] with the advice and range-check columns drawn from `pool`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        range_table: RangeTableConfig,
+        k: u32,
+    ) -> Self {
         let q_score = meta.selector();
         let q_first = meta.selector();
         let q_norm = meta.complex_selector();
         let q_head = meta.selector();
         let q_head_first = meta.selector();
         let exponent_table: [TableColumn; 4] = std::array::from_fn(|_| meta.lookup_table_column());
-        let gap = RangeConfig::configure(meta, "softmax gap", cols[2], range_table);
-        let remainder = RangeConfig::configure(meta, "softmax remainder", cols[8], range_table);
-        let slack = RangeConfig::configure(meta, "softmax slack", cols[9], range_table);
+        let gap = pool.range(meta, "softmax gap", range_table);
+        let remainder = pool.range(meta, "softmax remainder", range_table);
+        let slack = pool.range(meta, "softmax slack", range_table);
+        let [c0, c1, c3, c4, c5, c6, c7]: [Column<Advice>; 7] = pool.advice_array(meta, true);
+        let cols = [c0, c1, gap.z, c3, c4, c5, c6, c7, remainder.z, slack.z];
+        for c in cols {
+            meta.enable_equality(c);
+        }
 
-        let (tx, ty) = (meta.advice_column(), meta.advice_column());
-        let exp_lookup = LookupConfig::configure_for(meta, "softmax exp", tx, ty, EXP_POINTS, k);
-        let exp =
-            ExtendedLookupConfig::configure(meta, "softmax exp", exp_lookup, range_table, Extension::exp());
-        let (rx, ry) = (meta.advice_column(), meta.advice_column());
-        meta.enable_equality(rx);
-        meta.enable_equality(ry);
-        let recip = LookupConfig::configure_for(meta, "softmax recip", rx, ry, RECIP_POINTS, k);
-        let rescale = RescaleConfig::configure(meta, range_table);
+        let (tx, ty) = (pool.advice(meta, false), pool.advice(meta, false));
+        let exp_lookup = LookupConfig::configure_for_in(meta, pool, "softmax exp", tx, ty, EXP_POINTS, k);
+        let exp = ExtendedLookupConfig::configure_in(
+            meta,
+            pool,
+            "softmax exp",
+            exp_lookup,
+            range_table,
+            Extension::exp(),
+        );
+        let (rx, ry) = (pool.advice(meta, true), pool.advice(meta, true));
+        let recip = LookupConfig::configure_for_in(meta, pool, "softmax recip", rx, ry, RECIP_POINTS, k);
+        let rescale = RescaleConfig::configure_in(meta, pool, range_table);
 
         let q = |meta: &mut halo2_proofs::plonk::VirtualCells<'_, Fr>, i: usize| {
             meta.query_advice(cols[i], Rotation::cur())

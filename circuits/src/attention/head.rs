@@ -33,6 +33,7 @@ use halo2_proofs::poly::Rotation;
 pub use crate::softmax::head_site;
 
 use crate::field::{i128_to_fr, AssignedFr};
+use crate::pool::ColumnPool;
 use crate::range::RangeTableConfig;
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
@@ -114,14 +115,19 @@ pub struct HeadConfig {
 impl HeadConfig {
     /// Declares the head columns, gate and rescales over the shared range table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig) -> Self {
-        let p = meta.advice_column();
-        meta.enable_equality(p);
-        let v: [Column<Advice>; HEAD_LANES] = std::array::from_fn(|_| meta.advice_column());
-        for c in v {
-            meta.enable_equality(c);
-        }
+        Self::configure_in(meta, &mut ColumnPool::fresh(), range_table)
+    }
+
+    /// [`Self::configure`] with the advice and range-check columns drawn from `pool`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        range_table: RangeTableConfig,
+    ) -> Self {
+        let p = pool.advice(meta, true);
+        let v: [Column<Advice>; HEAD_LANES] = pool.advice_array(meta, true);
         let lanes: [RescaleConfig; HEAD_LANES] =
-            std::array::from_fn(|_| RescaleConfig::configure(meta, range_table));
+            std::array::from_fn(|_| RescaleConfig::configure_in(meta, pool, range_table));
         let (q_more, q_last) = (meta.selector(), meta.selector());
         meta.create_gate("attention head", |meta| {
             let more = meta.query_selector(q_more);

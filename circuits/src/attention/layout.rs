@@ -49,12 +49,21 @@ impl AttnLayout {
         &self.head
     }
 
-    /// Rows of the band of one attention row over `n` keys: its `n` scores, its softmax
-    /// and its `D / HEAD_LANES` head groups, each stacked in its own columns.
+    /// Rows of the band of one attention row over `n` keys: its `n` scores, then its
+    /// softmax, then its `D / HEAD_LANES` head groups, stacked so the three can share
+    /// columns ([`crate::pool`]).
     pub fn band_rows(&self, n: usize) -> usize {
-        let scores = n * self.score.rows();
-        let groups = self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head);
-        scores.max(softmax::rows(n)).max(groups)
+        self.head_start(n) + self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head)
+    }
+
+    /// Where the softmax starts inside the band of a row over `n` keys.
+    pub fn softmax_start(&self, n: usize) -> usize {
+        n * self.score.rows()
+    }
+
+    /// Where the head groups start inside the band of a row over `n` keys.
+    pub fn head_start(&self, n: usize) -> usize {
+        self.softmax_start(n) + softmax::rows(n)
     }
 
     /// Rows of the whole call: one band per query head and token.

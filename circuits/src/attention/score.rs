@@ -40,6 +40,7 @@ use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::int::ops::AttnShape;
 
 use crate::field::{i128_to_fr, AssignedFr};
+use crate::pool::ColumnPool;
 use crate::range::RangeTableConfig;
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 use crate::softmax::SCORE_BITS;
@@ -176,15 +177,21 @@ pub struct ScoreConfig {
 impl ScoreConfig {
     /// Declares the score columns, gates and rescale over the shared range table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, range_table: RangeTableConfig) -> Self {
-        let q: [Column<Advice>; SCORE_LANES] = std::array::from_fn(|_| meta.advice_column());
-        let k: [Column<Advice>; SCORE_LANES] = std::array::from_fn(|_| meta.advice_column());
-        for c in q.iter().chain(&k) {
-            meta.enable_equality(*c);
-        }
-        let acc = meta.advice_column();
+        Self::configure_in(meta, &mut ColumnPool::fresh(), range_table)
+    }
+
+    /// [`Self::configure`] with the advice and range-check columns drawn from `pool`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        range_table: RangeTableConfig,
+    ) -> Self {
+        let q: [Column<Advice>; SCORE_LANES] = pool.advice_array(meta, true);
+        let k: [Column<Advice>; SCORE_LANES] = pool.advice_array(meta, true);
+        let acc = pool.advice(meta, false);
         let mult = meta.fixed_column();
         let (q_more, q_last, q_scale) = (meta.selector(), meta.selector(), meta.selector());
-        let rescale = RescaleConfig::configure(meta, range_table);
+        let rescale = RescaleConfig::configure_in(meta, pool, range_table);
 
         meta.create_gate("attention dot", |meta| {
             let more = meta.query_selector(q_more);

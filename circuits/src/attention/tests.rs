@@ -407,7 +407,7 @@ fn forged_run() -> &'static ForgedRun {
             let row = &mut w.rows[r];
             row.softmax.probs[1] += 1;
             row.head = HeadWitness::new(&row.softmax.probs, &row.head.values, &layout.head).expect("witness");
-            let top = band(3, 1) + BLOCK_ROWS + limbs(PROB_SITE.shift) - 1;
+            let top = band(3, 1) + layout.softmax_start(2) + BLOCK_ROWS + limbs(PROB_SITE.shift) - 1;
             Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
         };
 
@@ -416,7 +416,8 @@ fn forged_run() -> &'static ForgedRun {
             let r = 3 * t + 2;
             let c = 11;
             bump_rescale(&mut w.rows[r].head.outputs[c], &layout.head);
-            let group_start = band(3, 2) + c / head::HEAD_LANES * head::group_rows(3, &layout.head);
+            let group_start =
+                band(3, 2) + layout.head_start(3) + c / head::HEAD_LANES * head::group_rows(3, &layout.head);
             let top = group_start + limbs(layout.head.shift) - 1;
             Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
         };
@@ -504,8 +505,10 @@ fn rows_match_the_documented_layout() {
     let r = real();
     let layout = AttnLayout::new(&r.shape, r.q_bits, r.k_bits).expect("layout");
     assert_eq!((layout.score.rescale.x_bits, layout.score.rows(), layout.score.dot_rows()), (74, 8, 4));
-    assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![80, 80, 80]);
-    assert_eq!(AttentionChip::rows(&r.shape, r.q_bits, r.k_bits).ok(), Some(960));
+    // Scores (8 rows each), the softmax (6n + 4), then 16 head groups of 5 rows, stacked.
+    assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![98, 112, 126]);
+    assert_eq!((layout.softmax_start(3), layout.head_start(3)), (24, 46));
+    assert_eq!(AttentionChip::rows(&r.shape, r.q_bits, r.k_bits).ok(), Some(4 * (98 + 112 + 126)));
 }
 
 #[test]

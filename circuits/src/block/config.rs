@@ -8,6 +8,7 @@ use crate::attention::AttentionConfig;
 use crate::lookup::{ExtendedLookupConfig, Extension, LookupConfig, RSQRT_POINTS, SILU_POINTS};
 use crate::matmul::MatmulConfig;
 use crate::norm::NormConfig;
+use crate::pool::ColumnPool;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
 use crate::product::ProductConfig;
 use crate::range::RangeTableConfig;
@@ -49,11 +50,11 @@ pub struct BlockConfig {
     pub matmul: MatmulConfig,
     /// Elementwise lanes.
     pub lanes: Vec<ElemLane>,
-    /// RMSNorm (with its own rescale and the rsqrt lookup).
+    /// RMSNorm (with its own rescale and the rsqrt lookup), in the shared columns.
     pub norm: NormConfig,
-    /// The activation commitments.
+    /// The activation commitments, in the shared columns.
     pub poseidon: PoseidonConfig,
-    /// Causal attention (its own columns), in chunks with the attention half.
+    /// Causal attention, in the shared columns, in chunks with the attention half.
     pub attention: Option<AttentionConfig>,
 }
 
@@ -83,15 +84,20 @@ impl BlockConfig {
                 }
             })
             .collect();
-        let norm_rescale = RescaleConfig::configure(meta, range_table);
-        let (x, y) = (meta.advice_column(), meta.advice_column());
-        let rsqrt = LookupConfig::configure_for(meta, "rsqrt", x, y, RSQRT_POINTS, shape.k);
-        let norm = NormConfig::configure(meta, range_table, rsqrt, norm_rescale);
-        let advice = std::array::from_fn(|_| meta.advice_column());
+        // RMSNorm, the attention and Poseidon stack in one shared set of columns (or, when
+        // the shape says so, each owns its columns).
+        let mut pool = if shape.stacked { ColumnPool::shared("block") } else { ColumnPool::fresh() };
+        let norm_rescale = RescaleConfig::configure_in(meta, &mut pool, range_table);
+        let (x, y) = (pool.advice(meta, false), pool.advice(meta, false));
+        let rsqrt = LookupConfig::configure_for_in(meta, &mut pool, "rsqrt", x, y, RSQRT_POINTS, shape.k);
+        let norm = NormConfig::configure_in(meta, &mut pool, range_table, rsqrt, norm_rescale);
+        pool.rewind();
+        let advice = pool.advice_array(meta, false);
         let rc = std::array::from_fn(|_| meta.fixed_column());
         let capacity = meta.fixed_column();
         let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);
-        let attention = shape.attention.then(|| AttentionConfig::configure(meta, range_table, shape.k));
+        let attention =
+            shape.attention.then(|| AttentionConfig::configure_in(meta, &mut pool, range_table, shape.k));
         BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention }
     }
 }

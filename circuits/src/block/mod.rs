@@ -22,8 +22,11 @@
 //!
 //! Column groups side by side, each with its own row cursor ([`BlockConfig`]):
 //! elementwise lanes (range checks of the input, requantizations, RoPE, SwiGLU, residual
-//! adds; spread over [`BlockShape::elem_lanes`] lanes), RMSNorm, the matmul chip (all
-//! products, then the phase-2 Freivalds checks), the attention chip, Poseidon. The rows of
+//! adds; spread over [`BlockShape::elem_lanes`] lanes), the matmul chip (all products, then
+//! the phase-2 Freivalds checks), and one shared set of columns ([`crate::pool`]) in which
+//! RMSNorm, Poseidon and the attention chip stack one below the other: each of them fills
+//! only a few percent of a chunk's rows, so owning columns of full height each would cost
+//! their width over all `2^k` rows (and a lookup argument per range check). The rows of
 //! each group are in [`RowCounts`]; `k` is the smallest holding the tallest group and at
 //! least [`MIN_K`]. Below `k = 17` the 2^16-point nonlinearity tables fold into 2 or 4
 //! output columns per row ([`crate::lookup`]), so a small block proves at `k = 15`.

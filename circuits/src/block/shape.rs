@@ -32,6 +32,10 @@ pub struct BlockShape {
     pub elem_lanes: usize,
     /// `log2` of the rows.
     pub k: u32,
+    /// Whether RMSNorm, Poseidon and the attention stack in one shared set of columns
+    /// ([`crate::pool`]) rather than each owning its columns side by side.
+    #[serde(default)]
+    pub stacked: bool,
 }
 
 /// Rows of each column group.
@@ -83,9 +87,16 @@ impl RowCounts {
         r
     }
 
-    /// The tallest group other than the elementwise lanes.
-    pub fn tallest_fixed_group(&self) -> usize {
-        self.norm.max(self.matmul).max(self.poseidon).max(self.attention)
+    /// Rows of RMSNorm, Poseidon and the attention stacked in one set of columns.
+    pub fn stacked(&self) -> usize {
+        self.norm + self.poseidon + self.attention
+    }
+
+    /// The tallest group other than the elementwise lanes, with RMSNorm, Poseidon and the
+    /// attention stacked or side by side.
+    pub fn tallest_fixed_group(&self, stacked: bool) -> usize {
+        let shared = if stacked { self.stacked() } else { self.norm.max(self.poseidon).max(self.attention) };
+        shared.max(self.matmul)
     }
 }
 
@@ -95,15 +106,27 @@ pub fn usable_rows(k: u32) -> usize {
 }
 
 impl BlockShape {
-    /// The shape of the chunk with constants `c`: the smallest `k ≥ MIN_K` holding every fixed group, then as many elementwise lanes
-    /// as that height needs (each lane is 12 advice columns, cheaper than doubling the
-    /// rows of every column).
+    /// The shape of the chunk with constants `c`: for RMSNorm, Poseidon and the attention
+    /// stacked in shared columns and side by side in their own, the smallest `k ≥ MIN_K`
+    /// holding every group, then as many elementwise lanes as that height needs (each lane
+    /// is 9 advice columns, cheaper than doubling the rows of every column); of the two,
+    /// the one with the lower [`BlockShape::cost`]. Stacking wins unless it needs a larger `k`.
     pub fn of(c: &BlockConsts) -> Self {
         let rows = RowCounts::of(c);
+        let stacked = Self::fit(c, &rows, true);
+        let side = Self::fit(c, &rows, false);
+        if stacked.cost() <= side.cost() {
+            stacked
+        } else {
+            side
+        }
+    }
+
+    fn fit(c: &BlockConsts, rows: &RowCounts, stacked: bool) -> Self {
         // A little slack: lanes fill greedily, one element at a time.
         let budget = |k| usable_rows(k) - usable_rows(k) / 16;
         let mut k = MIN_K;
-        while usable_rows(k) < rows.tallest_fixed_group() || budget(k) <= rows.swiglu {
+        while usable_rows(k) < rows.tallest_fixed_group(stacked) || budget(k) <= rows.swiglu {
             k += 1;
         }
         // SwiGLU stays on lane 0 (the SiLU table's); the rest spreads over every lane, so
@@ -113,6 +136,14 @@ impl BlockShape {
         while rest.div_ceil(elem_lanes) + rows.swiglu > budget(k) {
             elem_lanes += 1;
         }
-        BlockShape { t: c.t, attention: c.attn.is_some(), mlp: c.mlp.is_some(), elem_lanes, k }
+        BlockShape { t: c.t, attention: c.attn.is_some(), mlp: c.mlp.is_some(), elem_lanes, k, stacked }
+    }
+
+    /// The proving cost model of `../shared/PROVER-COSTS.md` in advice-column units: every
+    /// advice column over `2^k` rows, and every lookup argument as about 4.5 columns.
+    pub fn cost(&self) -> f64 {
+        let mut cs = halo2_proofs::plonk::ConstraintSystem::default();
+        super::BlockConfig::configure(&mut cs, *self);
+        (cs.num_advice_columns() as f64 + 4.5 * cs.lookups().len() as f64) * (1u64 << self.k) as f64
     }
 }

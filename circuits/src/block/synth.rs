@@ -1,5 +1,5 @@
 //! Phase 1 of a block chunk: every activation, in one region, with a cursor per column
-//! group; the matmul checks follow in phase 2.
+//! group (RMSNorm, Poseidon and the attention share one); the matmul checks follow in phase 2.
 
 use halo2_proofs::circuit::{Cell, Region, Value};
 use halo2_proofs::halo2curves::bn256::Fr;
@@ -22,6 +22,10 @@ use super::consts::{AttnConsts, BlockConsts, Linear, MlpConsts};
 use super::cursor::Lanes;
 use super::shape::usable_rows;
 
+const NORM: usize = 0;
+const POSEIDON: usize = 1;
+const ATTENTION: usize = 2;
+
 /// What phase 1 hands on: the commitment cells and the products to check.
 pub(super) struct Phase1 {
     pub input_commitment: Cell,
@@ -34,10 +38,10 @@ pub(super) struct Synth<'c> {
     cfg: &'c BlockConfig,
     c: &'c BlockConsts,
     elem: Lanes,
-    norm_row: usize,
+    /// The cursors of RMSNorm, Poseidon and the attention; one, when they stack in shared
+    /// columns.
+    shared_rows: [usize; 3],
     matmul_row: usize,
-    poseidon_row: usize,
-    attention_row: usize,
     cap: usize,
     products: Vec<MatmulInputs>,
 }
@@ -60,12 +64,19 @@ impl<'c> Synth<'c> {
             cfg,
             c,
             elem: Lanes::new(cfg.lanes.len(), cap, cfg.shape.k),
-            norm_row: 0,
+            shared_rows: [0; 3],
             matmul_row: 0,
-            poseidon_row: 0,
-            attention_row: 0,
             cap,
             products: vec![],
+        }
+    }
+
+    /// The cursor of `group` (one of [`NORM`], [`POSEIDON`], [`ATTENTION`]).
+    fn group(&self, group: usize) -> usize {
+        if self.cfg.shape.stacked {
+            0
+        } else {
+            group
         }
     }
 
@@ -103,8 +114,12 @@ impl<'c> Synth<'c> {
     }
 
     fn commit(&mut self, region: &mut Region<'_, Fr>, cells: &[AssignedFr<'_>]) -> Result<Cell, Error> {
-        let row =
-            Self::take(&mut self.poseidon_row, PoseidonChip::rows(cells.len()), self.cap, self.cfg.shape.k)?;
+        let row = Self::take(
+            &mut self.shared_rows[self.group(POSEIDON)],
+            PoseidonChip::rows(cells.len()),
+            self.cap,
+            self.cfg.shape.k,
+        )?;
         Ok(PoseidonChip::construct(self.cfg.poseidon.clone()).commit(region, row, cells)?.cell())
     }
 
@@ -118,7 +133,8 @@ impl<'c> Synth<'c> {
         let chip = NormChip::construct(self.cfg.norm, &self.c.tables.rsqrt);
         let mut y = Vec::with_capacity(x.len());
         for token in x.chunks(site.d()) {
-            let row = Self::take(&mut self.norm_row, site.rows(), self.cap, self.cfg.shape.k)?;
+            let row =
+                Self::take(&mut self.shared_rows[self.group(NORM)], site.rows(), self.cap, self.cfg.shape.k)?;
             y.extend(chip.assign(region, row, token, site)?.y);
         }
         Ok(y)
@@ -220,7 +236,7 @@ impl<'c> Synth<'c> {
             AttentionChip::construct(self.cfg.attention.clone().ok_or(Error::Synthesis)?, &self.c.tables)?;
         let shape = a.shape(cfg, self.c.t);
         let rows = a.attention_rows(cfg, self.c.t)?;
-        let row = Self::take(&mut self.attention_row, rows, self.cap, self.cfg.shape.k)?;
+        let row = Self::take(&mut self.shared_rows[self.group(ATTENTION)], rows, self.cap, self.cfg.shape.k)?;
         let heads = chip.assign(region, row, &shape, a.q.out.bits, a.k.out.bits, &q, &k, &v)?;
         let o = self.linear(region, &a.o, &heads)?;
         self.residual(region, x, &o)

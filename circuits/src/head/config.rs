@@ -8,6 +8,7 @@ use crate::block::MATMUL_LANES;
 use crate::lookup::{LookupConfig, RSQRT_POINTS};
 use crate::matmul::MatmulConfig;
 use crate::norm::NormConfig;
+use crate::pool::ColumnPool;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
 use crate::range::RangeTableConfig;
 use crate::requant::RequantConfig;
@@ -29,11 +30,12 @@ pub struct HeadConfig {
     /// Elementwise lanes: input range checks (in the rescale's output column) and the
     /// logits' requantizations.
     pub lanes: Vec<RequantConfig>,
-    /// The final RMSNorm (with its own rescale and the rsqrt lookup).
+    /// The final RMSNorm (with its own rescale and the rsqrt lookup), in the shared columns
+    /// below the input commitment.
     pub norm: NormConfig,
     /// The argmax of the logits.
     pub argmax: ArgmaxConfig,
-    /// The input commitment.
+    /// The input commitment, in the shared columns from row 0.
     pub poseidon: PoseidonConfig,
 }
 
@@ -51,12 +53,15 @@ impl HeadConfig {
                 RequantConfig::configure(meta, rescale, acc)
             })
             .collect();
-        let norm_rescale = RescaleConfig::configure(meta, range_table);
-        let (x, y) = (meta.advice_column(), meta.advice_column());
-        let rsqrt = LookupConfig::configure_for(meta, "rsqrt", x, y, RSQRT_POINTS, shape.k);
-        let norm = NormConfig::configure(meta, range_table, rsqrt, norm_rescale);
+        // The final RMSNorm and Poseidon stack in one shared set of columns.
+        let mut pool = ColumnPool::shared("head");
+        let norm_rescale = RescaleConfig::configure_in(meta, &mut pool, range_table);
+        let (x, y) = (pool.advice(meta, false), pool.advice(meta, false));
+        let rsqrt = LookupConfig::configure_for_in(meta, &mut pool, "rsqrt", x, y, RSQRT_POINTS, shape.k);
+        let norm = NormConfig::configure_in(meta, &mut pool, range_table, rsqrt, norm_rescale);
         let argmax = ArgmaxConfig::configure(meta, range_table, shape.logit_bits);
-        let advice = std::array::from_fn(|_| meta.advice_column());
+        pool.rewind();
+        let advice = pool.advice_array(meta, false);
         let rc = std::array::from_fn(|_| meta.fixed_column());
         let capacity = meta.fixed_column();
         let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);

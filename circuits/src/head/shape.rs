@@ -29,7 +29,7 @@ pub struct HeadShape {
 pub struct HeadRows {
     /// Input range checks and the logits' requantizations, spread over the lanes.
     pub elem: usize,
-    /// The final RMSNorm of one token.
+    /// The final RMSNorm of one token (below the input commitment, in the same columns).
     pub norm: usize,
     /// The `lm_head` matmul (one token).
     pub matmul: usize,
@@ -54,7 +54,7 @@ impl HeadRows {
 
     /// The tallest group other than the elementwise lanes.
     pub fn tallest_fixed_group(&self) -> usize {
-        self.norm.max(self.matmul).max(self.argmax).max(self.poseidon)
+        (self.norm + self.poseidon).max(self.matmul).max(self.argmax)
     }
 }
 

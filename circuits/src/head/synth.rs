@@ -48,11 +48,13 @@ pub(super) fn run(
         let v = input.map(|v| v.get(i).map_or(Fr::from(u64::MAX), |&v| i128_to_fr(v.into())));
         x.push(RangeChip::construct(cfg.lanes[lane].rescale.output).assign_signed(region, row, v, bits)?);
     }
-    fits(PoseidonChip::rows(x.len()))?;
+    // The input commitment, then the final norm below it in the same (shared) columns.
+    let norm_row = PoseidonChip::rows(x.len());
+    fits(norm_row + c.norm.rows())?;
     let input_commitment = PoseidonChip::construct(cfg.poseidon.clone()).commit(region, 0, &x)?.cell();
-
-    fits(c.norm.rows())?;
-    let h = NormChip::construct(cfg.norm, &c.tables.rsqrt).assign(region, 0, &x[(t - 1) * d..], &c.norm)?.y;
+    let h = NormChip::construct(cfg.norm, &c.tables.rsqrt)
+        .assign(region, norm_row, &x[(t - 1) * d..], &c.norm)?
+        .y;
 
     let product = lm_head(cfg, c, region, &h)?;
     let mut logits: Vec<AssignedFr<'_>> = Vec::with_capacity(product.y.len());

@@ -57,6 +57,7 @@ use zkinfer_quantize::fixed::tables::{LookupTable, EXP_IN_BITS, SILU_IN_BITS};
 
 use super::{LookupChip, LookupConfig};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
+use crate::pool::ColumnPool;
 use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig, MAX_RANGE_BITS};
 
 /// What the output is on one side outside the table's domain.
@@ -174,15 +175,24 @@ impl ExtendedLookupConfig {
         range_table: RangeTableConfig,
         extension: Extension,
     ) -> Self {
-        let x = meta.advice_column();
-        let y = meta.advice_column();
-        meta.enable_equality(x);
-        meta.enable_equality(y);
-        let above = meta.advice_column();
-        let below = meta.advice_column();
+        Self::configure_in(meta, &mut ColumnPool::fresh(), name, lookup, range_table, extension)
+    }
+
+    /// [`Self::configure`] with the advice and range-check columns drawn from `pool`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        name: &str,
+        lookup: LookupConfig,
+        range_table: RangeTableConfig,
+        extension: Extension,
+    ) -> Self {
+        let x = pool.advice(meta, true);
+        let y = pool.advice(meta, true);
+        let above = pool.advice(meta, false);
+        let below = pool.advice(meta, false);
         let q_extend = meta.selector();
-        let z_e = meta.advice_column();
-        let excess = RangeConfig::configure(meta, &format!("{name} excess"), z_e, range_table);
+        let excess = pool.range(meta, &format!("{name} excess"), range_table);
 
         meta.create_gate(format!("{name} domain"), |meta| {
             let s = meta.query_selector(q_extend);
