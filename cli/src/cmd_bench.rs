@@ -3,14 +3,21 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::block::BlockCircuit;
 use zkinfer_circuits::head::HeadCircuit;
-use zkinfer_prover::chain::{prove_chain, setup, verify_chain, ChunkKind, ChunkReport};
+use zkinfer_prover::chain::{
+    chunk_inputs, plan_chunks, prove_chain, prove_chunk, setup, verify_chain, ChunkConsts, ChunkKind,
+    ChunkReport,
+};
 use zkinfer_prover::halo2_proofs::plonk::{Circuit, ConstraintSystem};
+use zkinfer_prover::{keygen_vk, vk_hash};
 use zkinfer_prover::{Fr, VerifierParams};
 use zkinfer_quantize::census;
+use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::rss::peak_rss_bytes;
 
 use crate::proving::{open_quantized, tokens, Env};
@@ -36,21 +43,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let t = toks.len();
     let env = Env::new(a.srs.as_deref(), a.max_k, None, true)?;
     let cfg = q.config().clone();
-    let start = std::time::Instant::now();
-    let keys = setup(&q, t, a.max_k, &env.srs, &env.srs_cache, &mut |d, n| eprintln!("setup {d}/{n}"))?;
-    let setup_s = start.elapsed().as_secs_f64();
-    let mut reports: Vec<ChunkReport> = vec![];
-    let (bundle, best) = prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, None, &mut |r| {
+    let progress = |r: &ChunkReport| {
         eprintln!(
             "chunk {} ({}): keygen {:.1} s, prove {:.1} s",
             r.index, r.kind, r.keygen_seconds, r.prove_seconds
-        );
-        reports.push(r)
-    })?;
-    let params = VerifierParams::from_srs(&env.srs);
-    let start = std::time::Instant::now();
-    verify_chain(&bundle, &keys, &params)?;
-    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+        )
+    };
+    let run = match &a.chunks {
+        None => whole_chain(&q, &toks, a.max_k, &env, &progress)?,
+        Some(only) => some_chunks(&q, &toks, a.max_k, &env, only, &progress)?,
+    };
+    let (setup_s, verify_ms, reports) = (run.setup_s, run.verify_ms, run.reports);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
     let model = a.model.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "built-in tiny".into());
     let rows: Vec<_> = reports
@@ -78,7 +81,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         })
         .collect();
     let summary = json!({
-        "model": model, "model_id": q.model_id(), "tokens": toks, "next_token": best.index, "cores": cores,
+        "model": model, "model_id": q.model_id(), "tokens": toks, "next_token": run.next_token, "cores": cores,
         "setup_s": setup_s, "verify_ms": verify_ms, "peak_rss_bytes": peak_rss_bytes(), "chunks": rows,
     });
     write(&a.json_out, &serde_json::to_string_pretty(&summary)?)?;
@@ -108,6 +111,88 @@ pub fn run(a: BenchArgs) -> Result<()> {
     write(&a.md_out, &md)?;
     print!("{md}");
     Ok(())
+}
+
+/// What a bench run measured.
+struct Run {
+    setup_s: f64,
+    verify_ms: f64,
+    reports: Vec<ChunkReport>,
+    /// The proven next token (a whole chain only).
+    next_token: Option<u64>,
+}
+
+/// Setup, prove and verify every chunk of the model.
+fn whole_chain(
+    q: &QuantizedModel,
+    toks: &[u32],
+    max_k: u32,
+    env: &Env,
+    progress: &dyn Fn(&ChunkReport),
+) -> Result<Run> {
+    let start = Instant::now();
+    let keys = setup(q, toks.len(), max_k, &env.srs, &env.srs_cache, &mut |d, n| eprintln!("setup {d}/{n}"))?;
+    let setup_s = start.elapsed().as_secs_f64();
+    let mut reports: Vec<ChunkReport> = vec![];
+    let (bundle, best) = prove_chain(q, toks, &keys, &env.srs, &env.srs_cache, None, &mut |r| {
+        progress(&r);
+        reports.push(r)
+    })?;
+    let start = Instant::now();
+    verify_chain(&bundle, &keys, &VerifierParams::from_srs(&env.srs))?;
+    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+    Ok(Run { setup_s, verify_ms, reports, next_token: Some(best.index) })
+}
+
+/// Verifying key, proof and verification of the chunks `only` of the model's plan alone
+/// (the integer pass still runs through every chunk before them).
+fn some_chunks(
+    q: &QuantizedModel,
+    toks: &[u32],
+    max_k: u32,
+    env: &Env,
+    only: &[usize],
+    progress: &dyn Fn(&ChunkReport),
+) -> Result<Run> {
+    let specs = plan_chunks(q, toks.len(), max_k)?;
+    if let Some(bad) = only.iter().find(|&&i| i >= specs.len()) {
+        bail!("chunk {bad} does not exist: the plan has {} chunks (0..{})", specs.len(), specs.len());
+    }
+    let kinds: Vec<ChunkKind> = specs.iter().map(|s| s.kind).collect();
+    let inputs = chunk_inputs(q, toks, &kinds)?;
+    let (mut setup_s, mut verify_ms, mut reports) = (0.0, 0.0, vec![]);
+    for &i in only {
+        let spec = &specs[i];
+        let srs = env.srs_cache.downsized(&env.srs, spec.kind.k())?;
+        let start = Instant::now();
+        let vk = match &spec.consts {
+            ChunkConsts::Block(c) => keygen_vk(&srs, &BlockCircuit::keygen(c.clone()))?,
+            ChunkConsts::Head(c) => keygen_vk(&srs, &HeadCircuit::keygen(c.clone()))?,
+        };
+        setup_s += start.elapsed().as_secs_f64();
+        let (proof, report) = prove_chunk(
+            q,
+            toks.len(),
+            i,
+            spec.kind,
+            &vk_hash(&vk),
+            &inputs[i],
+            &env.srs,
+            &env.srs_cache,
+            None,
+        )?;
+        let start = Instant::now();
+        proof
+            .verify(&VerifierParams::from_srs(&srs), &vk)
+            .with_context(|| format!("chunk {i} does not verify"))?;
+        if proof.instances != inputs[i].instances() {
+            bail!("chunk {i}'s proof is not of the integer reference's instances");
+        }
+        verify_ms += start.elapsed().as_secs_f64() * 1e3;
+        progress(&report);
+        reports.push(report);
+    }
+    Ok(Run { setup_s, verify_ms, reports, next_token: None })
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

@@ -29,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Quantize a model (HF folder or .gguf; default: the built-in tiny model) and report
+    /// Quantize a model (HF folder, .gguf, or a built-in synthetic `tiny` / `tiny-d128`;
+    /// default: the built-in tiny model) and report
     /// the integer pass's accuracy against the float pass.
     Quantize(QuantizeArgs),
     /// Run the float and integer passes over a prompt and print the next-token top-5.
@@ -102,6 +103,10 @@ pub struct BenchArgs {
     pub max_k: u32,
     #[arg(long)]
     pub srs: Option<PathBuf>,
+    /// Bench only these chunks of the plan (e.g. `--chunks 0` for the first block): each
+    /// gets its verifying key, proof and check on its own; no bundle.
+    #[arg(long, value_delimiter = ',')]
+    pub chunks: Option<Vec<usize>>,
     /// Where to write the JSON rows.
     #[arg(long, default_value = "bench.json")]
     pub json_out: PathBuf,
@@ -227,7 +232,8 @@ pub struct PlanArgs {
 /// Arguments of `zkinfer quantize`.
 #[derive(Args)]
 pub struct QuantizeArgs {
-    /// HF model folder or .gguf file; omitted: the built-in tiny model.
+    /// HF model folder, .gguf file, or `tiny` / `tiny-d128` (built-in synthetic models with
+    /// random weights); omitted: the built-in tiny model.
     pub model: Option<PathBuf>,
     /// Output quantized model file.
     #[arg(short, long)]

@@ -13,10 +13,15 @@ use zkinfer_quantize::WeightSource;
 
 use crate::progress::Progress;
 
-/// The float model at `path`, or the built-in tiny model.
+/// The float model at `path`, a built-in synthetic model named by `path` (`tiny`,
+/// `tiny-d128`) when no such file exists, or the built-in tiny model.
 pub fn open_float(path: Option<&Path>) -> Result<FloatModel> {
     match path {
         None => Ok(open::builtin_tiny()),
+        Some(p) if !p.exists() => match p.to_str().and_then(open::builtin) {
+            Some(m) => Ok(m),
+            None => Ok(open::open_float(p)?),
+        },
         Some(p) => Ok(open::open_float(p)?),
     }
 }

@@ -1,29 +1,10 @@
 //! The `zkinfer` binary: JSON outputs, and one-line errors with a non-zero exit code.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn zkinfer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("binary runs")
-}
+use std::process::Output;
 
-/// `ZKINFER_SLICE_DIR`, else `../shared/models/smollm2-slice` beside the repository, else
-/// `/work/shared/models/smollm2-slice`.
-fn slice_dir() -> PathBuf {
-    if let Ok(p) = std::env::var("ZKINFER_SLICE_DIR") {
-        return PathBuf::from(p);
-    }
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/models/smollm2-slice");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/models/smollm2-slice")
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
-}
+use common::{json, slice_dir, zkinfer};
 
 /// A failed command prints exactly one line, `error: ...`, containing `needle`.
 fn assert_one_line_error(o: &Output, needle: &str) {

@@ -3,37 +3,12 @@
 //! byte, a changed public input, swapped chunks, another chunk's proof, another model's
 //! bundle, other tokens, and keys that are not the model's.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{json, rejected, s, zkinfer};
 use zkinfer_prover::{Bundle, Fr};
 
 const TOKENS: &str = "5,17,99,3";
-
-fn zkinfer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zkinfer")).args(args).output().expect("binary runs")
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "failed: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// `zkinfer verify` of `bundle` (with the honest keys) fails with one line containing `needle`.
-fn rejected(dir: &Path, keys: &Path, bundle: &Bundle, name: &str, needle: &str) {
-    let path: PathBuf = dir.join(name);
-    bundle.write(&path).expect("write bundle");
-    let o = zkinfer(&["verify", s(&path), "--keys", s(keys)]);
-    assert!(!o.status.success(), "{name}: accepted: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().collect();
-    assert!(lines.len() == 1 && lines[0].starts_with("error: "), "{name}: stderr {err}");
-    assert!(lines[0].contains(needle), "{name}: expected {needle:?} in {err}");
-}
 
 #[test]
 fn prove_then_verify_the_builtin_model_and_reject_tampering() {

@@ -9,7 +9,7 @@ use crate::load::gguf_model::GgufModel;
 use crate::load::hf::HfModel;
 use crate::load::WeightSource;
 use crate::qmodel::manifest::MAGIC;
-use crate::synthetic::{tiny_config, SyntheticModel};
+use crate::synthetic::{tiny_config, tiny_d128_config, SyntheticModel};
 use crate::tokenizer::Tokenizer;
 
 /// A float model and its tokenizer.
@@ -87,6 +87,24 @@ pub fn builtin_tiny() -> FloatModel {
     }
 }
 
+/// Names of the built-in synthetic models [`builtin`] knows.
+pub const BUILTIN_NAMES: [&str; 2] = ["tiny", "tiny-d128"];
+
+/// A built-in synthetic model (random weights, byte tokenizer) by name: `tiny` ([`tiny_config`])
+/// or `tiny-d128` ([`tiny_d128_config`]).
+pub fn builtin(name: &str) -> Option<FloatModel> {
+    let config = match name {
+        "tiny" => tiny_config(),
+        "tiny-d128" => tiny_d128_config(),
+        _ => return None,
+    };
+    Some(FloatModel {
+        source: Box::new(SyntheticModel::new(config, 0)),
+        tokenizer: Some(Tokenizer::bytes()),
+        kind: "synthetic",
+    })
+}
+
 /// A deterministic pseudo-random prompt standing for `text` in a model without a
 /// tokenizer: one token per four bytes of text (at least one).
 pub fn pseudo_prompt(text: &str, vocab: usize) -> Vec<u32> {
@@ -101,4 +119,22 @@ pub fn pseudo_prompt(text: &str, vocab: usize) -> Vec<u32> {
             ((z ^ (z >> 31)) % vocab.max(1) as u64) as u32
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_models_are_found_by_name_only() {
+        let d128 = builtin("tiny-d128").expect("tiny-d128");
+        let c = d128.source.config();
+        assert_eq!(
+            (c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_dim),
+            (128, 344, 4, 32)
+        );
+        assert_eq!(builtin("tiny").expect("tiny").source.config().hidden_size, 64);
+        assert!(builtin("tiny-d256").is_none());
+        assert!(BUILTIN_NAMES.iter().all(|n| builtin(n).is_some()));
+    }
 }

@@ -101,6 +101,13 @@ pub fn tiny_config() -> LlamaConfig {
     }
 }
 
+/// The built-in tiny model at twice the width: d = 128, SwiGLU width 344, 4 query heads of
+/// width 32 over 2 key/value heads, 2 layers, vocabulary 256 (the second EZKL comparison
+/// shape in BENCHMARKS.md).
+pub fn tiny_d128_config() -> LlamaConfig {
+    LlamaConfig { hidden_size: 128, intermediate_size: 344, head_dim: 32, ..tiny_config() }
+}
+
 /// Llama-2-7B's shapes (d = 4096, SwiGLU width 11008, 32 heads of width 128, no GQA,
 /// untied `lm_head`) with `layers` blocks and `vocab` tokens.
 pub fn llama2_7b_layer_config(layers: usize, vocab: usize) -> LlamaConfig {
