@@ -37,6 +37,33 @@ pub struct ElemLane {
     pub silu: Option<ExtendedLookupConfig>,
 }
 
+impl ElemLane {
+    /// Declares a lane's columns drawn from `pool`, with the SiLU lookup when `silu`.
+    pub fn configure_in(
+        meta: &mut ConstraintSystem<Fr>,
+        pool: &mut ColumnPool,
+        range_table: RangeTableConfig,
+        silu: bool,
+        k: u32,
+    ) -> Self {
+        let rescale = RescaleConfig::configure_in(meta, pool, range_table);
+        let (a, b) = (pool.advice(meta, false), pool.advice(meta, false));
+        let silu = silu.then(|| {
+            let (x, y) = (pool.advice(meta, false), pool.advice(meta, false));
+            let table = LookupConfig::configure_for_in(meta, pool, "silu table", x, y, SILU_POINTS, k);
+            ExtendedLookupConfig::configure_in(meta, pool, "silu", table, range_table, Extension::silu())
+        });
+        ElemLane {
+            rescale,
+            requant: RequantConfig::configure(meta, rescale, a),
+            product: ProductConfig::configure(meta, rescale, a, b),
+            residual: ResidualConfig::configure(meta, rescale, a, b),
+            rope: RopeConfig::configure(meta, rescale, a, b),
+            silu,
+        }
+    }
+}
+
 /// Every column group of a block chunk.
 #[derive(Clone, Debug)]
 pub struct BlockConfig {
@@ -48,7 +75,8 @@ pub struct BlockConfig {
     pub instance: Column<Instance>,
     /// Every matrix product (its own columns).
     pub matmul: MatmulConfig,
-    /// Elementwise lanes.
+    /// Elementwise lanes: [`BlockShape::elem_lanes`] in their own columns (SiLU on the
+    /// first), then [`BlockShape::pool_lanes`] in the shared columns, below the stacked chips.
     pub lanes: Vec<ElemLane>,
     /// RMSNorm (with its own rescale and the rsqrt lookup), in the shared columns.
     pub norm: NormConfig,
@@ -65,24 +93,9 @@ impl BlockConfig {
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         let matmul = MatmulConfig::configure(meta, shape.t.max(1), MATMUL_LANES);
-        let lanes = (0..shape.elem_lanes.max(1))
-            .map(|i| {
-                let rescale = RescaleConfig::configure(meta, range_table);
-                let (a, b) = (meta.advice_column(), meta.advice_column());
-                let silu = (i == 0 && shape.mlp).then(|| {
-                    let (x, y) = (meta.advice_column(), meta.advice_column());
-                    let table = LookupConfig::configure_for(meta, "silu table", x, y, SILU_POINTS, shape.k);
-                    ExtendedLookupConfig::configure(meta, "silu", table, range_table, Extension::silu())
-                });
-                ElemLane {
-                    rescale,
-                    requant: RequantConfig::configure(meta, rescale, a),
-                    product: ProductConfig::configure(meta, rescale, a, b),
-                    residual: ResidualConfig::configure(meta, rescale, a, b),
-                    rope: RopeConfig::configure(meta, rescale, a, b),
-                    silu,
-                }
-            })
+        let mut fresh = ColumnPool::fresh();
+        let mut lanes: Vec<ElemLane> = (0..shape.elem_lanes.max(1))
+            .map(|i| ElemLane::configure_in(meta, &mut fresh, range_table, i == 0 && shape.mlp, shape.k))
             .collect();
         // RMSNorm, the attention and Poseidon stack in one shared set of columns (or, when
         // the shape says so, each owns its columns).
@@ -98,6 +111,13 @@ impl BlockConfig {
         let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);
         let attention =
             shape.attention.then(|| AttentionConfig::configure_in(meta, &mut pool, range_table, shape.k));
+        // Lanes below the stacked chips, in the shared columns.
+        if shape.stacked {
+            pool.rewind();
+            for _ in 0..shape.pool_lanes {
+                lanes.push(ElemLane::configure_in(meta, &mut pool, range_table, false, shape.k));
+            }
+        }
         BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention }
     }
 }

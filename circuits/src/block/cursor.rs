@@ -1,24 +1,53 @@
 //! Row cursors: where the next piece of work goes in a column group.
 
+use std::ops::Range;
+
 use halo2_proofs::plonk::Error;
 
-/// Row cursors of `n` interchangeable lanes of equal height.
+/// Row cursors of interchangeable lanes, each with its own range of rows; a lane may keep
+/// its last rows for work placed in it by name ([`Lanes::reserve_tail`]).
 #[derive(Clone, Debug)]
 pub struct Lanes {
     next: Vec<usize>,
-    cap: usize,
+    /// Where [`Lanes::place_in`] stops.
+    end: Vec<usize>,
+    /// Where [`Lanes::place`] stops (`end` less the reserved tail).
+    open_end: Vec<usize>,
     k: u32,
 }
 
 impl Lanes {
     /// `n` empty lanes of `cap` usable rows each (`k` is reported on overflow).
     pub fn new(n: usize, cap: usize, k: u32) -> Self {
-        Lanes { next: vec![0; n.max(1)], cap, k }
+        Self::with_ranges(vec![0..cap; n.max(1)], k)
     }
 
-    /// Reserves `rows` rows in the least-filled lane; returns `(lane, first row)`.
+    /// One empty lane per range of rows.
+    pub fn with_ranges(ranges: Vec<Range<usize>>, k: u32) -> Self {
+        Lanes {
+            next: ranges.iter().map(|r| r.start).collect(),
+            end: ranges.iter().map(|r| r.end).collect(),
+            open_end: ranges.iter().map(|r| r.end).collect(),
+            k,
+        }
+    }
+
+    /// Keeps the last `rows` rows of `lane` for [`Lanes::place_in`]: [`Lanes::place`] does
+    /// not use them.
+    pub fn reserve_tail(&mut self, lane: usize, rows: usize) {
+        if let (Some(open), Some(&end)) = (self.open_end.get_mut(lane), self.end.get(lane)) {
+            *open = end.saturating_sub(rows);
+        }
+    }
+
+    /// Reserves `rows` rows in the lane with the most unreserved room (the first of
+    /// equals); returns `(lane, first row)`.
     pub fn place(&mut self, rows: usize) -> Result<(usize, usize), Error> {
-        let lane = (0..self.next.len()).min_by_key(|&i| self.next[i]).unwrap_or(0);
+        let room = |i: usize| self.open_end[i].saturating_sub(self.next[i]);
+        let lane = (0..self.next.len()).rev().max_by_key(|&i| room(i)).unwrap_or(0);
+        if room(lane) < rows {
+            return Err(Error::NotEnoughRowsAvailable { current_k: self.k });
+        }
         Ok((lane, self.place_in(lane, rows)?))
     }
 
@@ -26,7 +55,7 @@ impl Lanes {
     pub fn place_in(&mut self, lane: usize, rows: usize) -> Result<usize, Error> {
         let start = *self.next.get(lane).ok_or(Error::Synthesis)?;
         let end = start + rows;
-        if end > self.cap {
+        if end > self.end[lane] {
             return Err(Error::NotEnoughRowsAvailable { current_k: self.k });
         }
         self.next[lane] = end;
@@ -47,5 +76,21 @@ mod tests {
         assert_eq!(l.place_in(0, 6).unwrap(), 4);
         assert!(matches!(l.place_in(0, 1), Err(Error::NotEnoughRowsAvailable { current_k: 4 })));
         assert!(l.place_in(2, 1).is_err(), "no lane 2");
+    }
+
+    #[test]
+    fn lanes_of_other_ranges_fill_by_room_and_keep_reserved_tails() {
+        // Lane 0: rows 0..10 with its last 4 reserved; lane 1: rows 6..10.
+        let mut l = Lanes::with_ranges(vec![0..10, 6..10], 4);
+        l.reserve_tail(0, 4);
+        assert_eq!(l.place(3).unwrap(), (0, 0), "lane 0 has 6 open rows, lane 1 4");
+        assert_eq!(l.place(2).unwrap(), (1, 6));
+        assert_eq!(l.place(2).unwrap(), (0, 3));
+        assert_eq!(l.place(1).unwrap(), (1, 8));
+        assert_eq!(l.place(1).unwrap(), (0, 5), "equal room: the first lane");
+        assert_eq!(l.place(1).unwrap(), (1, 9));
+        assert!(l.place(1).is_err(), "only lane 0's reserved tail is left");
+        assert_eq!(l.place_in(0, 4).unwrap(), 6);
+        assert!(l.place_in(0, 1).is_err());
     }
 }

@@ -75,6 +75,13 @@ impl BlockCircuit {
         BlockCircuit { input: Some(input), ..Self::keygen(consts) }
     }
 
+    /// The circuit for `shape` rather than the one [`BlockShape::of`] picks (tests of other
+    /// layouts of the same chunk).
+    #[cfg(test)]
+    pub(crate) fn with_shape(consts: Arc<BlockConsts>, shape: BlockShape, input: Vec<i64>) -> Self {
+        BlockCircuit { consts, shape, input: Some(input) }
+    }
+
     /// The shape (configuration parameters).
     pub fn shape(&self) -> BlockShape {
         self.shape

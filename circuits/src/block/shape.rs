@@ -36,6 +36,10 @@ pub struct BlockShape {
     /// ([`crate::pool`]) rather than each owning its columns side by side.
     #[serde(default)]
     pub stacked: bool,
+    /// Further elementwise lanes in the shared columns, in the rows below the stacked chips
+    /// (only when `stacked`).
+    #[serde(default)]
+    pub pool_lanes: usize,
 }
 
 /// Rows of each column group.
@@ -100,43 +104,61 @@ impl RowCounts {
     }
 }
 
+/// Rows of a lane that the shape plans to fill at `k`: the usable rows less a little slack,
+/// since lanes fill greedily, one element at a time.
+fn budget(k: u32) -> usize {
+    usable_rows(k) - usable_rows(k) / 16
+}
+
 /// Usable rows at `k`.
 pub fn usable_rows(k: u32) -> usize {
     (1usize << k) - RESERVED_ROWS
 }
 
+/// Most elementwise lanes the shared columns take (27 of the softmax's 34 columns).
+pub const MAX_POOL_LANES: usize = 3;
+
 impl BlockShape {
-    /// The shape of the chunk with constants `c`: for RMSNorm, Poseidon and the attention
-    /// stacked in shared columns and side by side in their own, the smallest `k ≥ MIN_K`
-    /// holding every group, then as many elementwise lanes as that height needs (each lane
-    /// is 9 advice columns, cheaper than doubling the rows of every column); of the two,
-    /// the one with the lower [`BlockShape::cost`]. Stacking wins unless it needs a larger `k`.
+    /// The shape of the chunk with constants `c`: the cheapest by [`BlockShape::cost`] of
+    /// RMSNorm, Poseidon and the attention side by side in their own columns, or stacked in
+    /// shared columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; each at
+    /// the smallest `k ≥ MIN_K` holding every group, with as many lanes of their own as the
+    /// elementwise work then needs (a lane is 9 advice columns, cheaper than doubling the
+    /// rows of every column).
     pub fn of(c: &BlockConsts) -> Self {
         let rows = RowCounts::of(c);
-        let stacked = Self::fit(c, &rows, true);
-        let side = Self::fit(c, &rows, false);
-        if stacked.cost() <= side.cost() {
-            stacked
-        } else {
-            side
+        let side = Self::fit(c, &rows, false, 0);
+        let stacked = (0..=MAX_POOL_LANES)
+            .map(|p| Self::fit(c, &rows, true, p))
+            .filter(|s| s.pool_lanes == 0 || budget(s.k) > rows.stacked());
+        let mut best = (side, side.cost());
+        for shape in stacked {
+            let cost = shape.cost();
+            if cost < best.1 {
+                best = (shape, cost);
+            }
         }
+        best.0
     }
 
-    fn fit(c: &BlockConsts, rows: &RowCounts, stacked: bool) -> Self {
-        // A little slack: lanes fill greedily, one element at a time.
-        let budget = |k| usable_rows(k) - usable_rows(k) / 16;
+    /// The smallest `k` and lanes for one layout (`pool_lanes` get no rows when the stacked
+    /// chips fill the shared columns).
+    fn fit(c: &BlockConsts, rows: &RowCounts, stacked: bool, pool_lanes: usize) -> Self {
         let mut k = MIN_K;
         while usable_rows(k) < rows.tallest_fixed_group(stacked) || budget(k) <= rows.swiglu {
             k += 1;
         }
-        // SwiGLU stays on lane 0 (the SiLU table's); the rest spreads over every lane, so
-        // lane 0 holds at most an even share of the rest and all of SwiGLU.
+        let pool_room = budget(k).saturating_sub(rows.stacked());
+        // SwiGLU stays on lane 0 (the SiLU table's), at the end of its rows; the rest fills
+        // whichever lane has the most room ([`super::Lanes`]).
         let rest = rows.elem - rows.swiglu;
+        let pooled = pool_lanes * pool_room;
         let mut elem_lanes = 1;
-        while rest.div_ceil(elem_lanes) + rows.swiglu > budget(k) {
+        while elem_lanes * budget(k) - rows.swiglu + pooled < rest {
             elem_lanes += 1;
         }
-        BlockShape { t: c.t, attention: c.attn.is_some(), mlp: c.mlp.is_some(), elem_lanes, k, stacked }
+        let (attention, mlp) = (c.attn.is_some(), c.mlp.is_some());
+        BlockShape { t: c.t, attention, mlp, elem_lanes, k, stacked, pool_lanes }
     }
 
     /// The proving cost model of `../shared/PROVER-COSTS.md` in advice-column units: every

@@ -20,7 +20,7 @@ use crate::rope::RopeChip;
 use super::config::BlockConfig;
 use super::consts::{AttnConsts, BlockConsts, Linear, MlpConsts};
 use super::cursor::Lanes;
-use super::shape::usable_rows;
+use super::shape::{usable_rows, RowCounts};
 
 const NORM: usize = 0;
 const POSEIDON: usize = 1;
@@ -41,6 +41,8 @@ pub(super) struct Synth<'c> {
     /// The cursors of RMSNorm, Poseidon and the attention; one, when they stack in shared
     /// columns.
     shared_rows: [usize; 3],
+    /// Where the stacked chips must end (the first row of the lanes below them).
+    shared_cap: usize,
     matmul_row: usize,
     cap: usize,
     products: Vec<MatmulInputs>,
@@ -59,16 +61,17 @@ fn int_values(cells: &[AssignedFr<'_>]) -> Result<Value<Vec<i64>>, Error> {
 
 impl<'c> Synth<'c> {
     pub fn new(cfg: &'c BlockConfig, c: &'c BlockConsts) -> Self {
-        let cap = usable_rows(cfg.shape.k);
-        Synth {
-            cfg,
-            c,
-            elem: Lanes::new(cfg.lanes.len(), cap, cfg.shape.k),
-            shared_rows: [0; 3],
-            matmul_row: 0,
-            cap,
-            products: vec![],
-        }
+        let (shape, cap) = (cfg.shape, usable_rows(cfg.shape.k));
+        let rows = RowCounts::of(c);
+        // Lanes in the shared columns take the rows below the stacked chips, which then
+        // must stay above them.
+        let (pool_lanes, shared_cap) =
+            if shape.stacked && shape.pool_lanes > 0 { (shape.pool_lanes, rows.stacked()) } else { (0, cap) };
+        let own = cfg.lanes.len().saturating_sub(pool_lanes).max(1);
+        let ranges = (0..own).map(|_| 0..cap).chain((0..pool_lanes).map(|_| shared_cap..cap)).collect();
+        let mut elem = Lanes::with_ranges(ranges, shape.k);
+        elem.reserve_tail(0, rows.swiglu);
+        Synth { cfg, c, elem, shared_rows: [0; 3], shared_cap, matmul_row: 0, cap, products: vec![] }
     }
 
     /// The cursor of `group` (one of [`NORM`], [`POSEIDON`], [`ATTENTION`]).
@@ -117,7 +120,7 @@ impl<'c> Synth<'c> {
         let row = Self::take(
             &mut self.shared_rows[self.group(POSEIDON)],
             PoseidonChip::rows(cells.len()),
-            self.cap,
+            self.shared_cap,
             self.cfg.shape.k,
         )?;
         Ok(PoseidonChip::construct(self.cfg.poseidon.clone()).commit(region, row, cells)?.cell())
@@ -133,8 +136,12 @@ impl<'c> Synth<'c> {
         let chip = NormChip::construct(self.cfg.norm, &self.c.tables.rsqrt);
         let mut y = Vec::with_capacity(x.len());
         for token in x.chunks(site.d()) {
-            let row =
-                Self::take(&mut self.shared_rows[self.group(NORM)], site.rows(), self.cap, self.cfg.shape.k)?;
+            let row = Self::take(
+                &mut self.shared_rows[self.group(NORM)],
+                site.rows(),
+                self.shared_cap,
+                self.cfg.shape.k,
+            )?;
             y.extend(chip.assign(region, row, token, site)?.y);
         }
         Ok(y)
@@ -236,7 +243,12 @@ impl<'c> Synth<'c> {
             AttentionChip::construct(self.cfg.attention.clone().ok_or(Error::Synthesis)?, &self.c.tables)?;
         let shape = a.shape(cfg, self.c.t);
         let rows = a.attention_rows(cfg, self.c.t)?;
-        let row = Self::take(&mut self.shared_rows[self.group(ATTENTION)], rows, self.cap, self.cfg.shape.k)?;
+        let row = Self::take(
+            &mut self.shared_rows[self.group(ATTENTION)],
+            rows,
+            self.shared_cap,
+            self.cfg.shape.k,
+        )?;
         let heads = chip.assign(region, row, &shape, a.q.out.bits, a.k.out.bits, &q, &k, &v)?;
         let o = self.linear(region, &a.o, &heads)?;
         self.residual(region, x, &o)
