@@ -16,7 +16,9 @@
 //! - [`matmul`]: fixed-weight matrix products checked with Freivalds' trick;
 //! - [`softmax`]: one causal attention row's softmax (max, exp, normalization, recip);
 //! - [`attention`]: causal GQA attention: score dot products, softmax rows, head outputs;
-//! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs.
+//! - [`poseidon`]: the Poseidon commitment to activations that links chunk proofs;
+//! - [`pool`]: where chips get their columns: their own, or a set shared by chips stacked in
+//!   disjoint rows (with one range lookup per shared range column).
 //!
 //! halo2-axiom's `SimpleFloorPlanner` places every region at row 0, so chips take an
 //! absolute row `offset` and say how many rows they use; the caller keeps the cursor.

@@ -37,7 +37,7 @@ fn prove_the_smollm2_slice_and_reject_tampering() {
         assert_eq!(chunk.instances, input.instances(), "chunk {i} ({})", kinds[i]);
     }
 
-    let v = json(&zkinfer(&["verify", s(&bundle_path), "--tokens", tokens, "--json"]));
+    let v = json(&zkinfer(&["verify", s(&bundle_path), "--model", s(&model), "--tokens", tokens, "--json"]));
     assert_eq!((v["valid"].clone(), v["next_token"].clone()), (true.into(), proved["next_token"].clone()));
 
     // A flipped byte in layer 0's proof; its output commitment changed.
