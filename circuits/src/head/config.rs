@@ -4,7 +4,6 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Column, ConstraintSystem, Instance};
 
 use crate::argmax::ArgmaxConfig;
-use crate::block::MATMUL_LANES;
 use crate::lookup::{LookupConfig, RSQRT_POINTS};
 use crate::matmul::MatmulConfig;
 use crate::norm::NormConfig;
@@ -14,7 +13,7 @@ use crate::range::RangeTableConfig;
 use crate::requant::RequantConfig;
 use crate::rescale::RescaleConfig;
 
-use super::shape::HeadShape;
+use super::shape::{HeadShape, HEAD_MATMUL_LANES};
 
 /// Every column group of a head chunk.
 #[derive(Clone, Debug)]
@@ -45,7 +44,7 @@ impl HeadConfig {
         let range_table = RangeTableConfig::configure(meta);
         let instance = meta.instance_column();
         meta.enable_equality(instance);
-        let matmul = MatmulConfig::configure(meta, 1, MATMUL_LANES);
+        let matmul = MatmulConfig::configure(meta, 1, HEAD_MATMUL_LANES);
         let lanes = (0..shape.elem_lanes.max(1))
             .map(|_| {
                 let rescale = RescaleConfig::configure(meta, range_table);

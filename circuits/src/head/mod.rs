@@ -35,10 +35,11 @@
 //!
 //! Column groups side by side, each from row 0 ([`HeadRows`]): elementwise lanes (the
 //! input's range checks, one requantization per logit), the norm (one token), the matmul
-//! (`V + d·⌈V/32⌉` rows for a slice of `V` rows), the argmax (`R(logit bits)` rows per
-//! logit), Poseidon (`38·⌈t·d/6⌉ + 1` rows). The tiny model's whole vocabulary (256 × 64)
-//! fits `k = 17`; SmolLM2's (49,152 × 576) needs 934k matmul rows, `k = 20`, or slices
-//! of at most 6,880 rows at `k = 17` (8 slices of 6,144, [`vocab_slices`]).
+//! (`V + d·⌈V/64⌉` rows for a slice of `V` rows, [`HEAD_MATMUL_LANES`]), the argmax
+//! (`R(logit bits)` rows per logit), Poseidon (`38·⌈t·d/6⌉ + 1` rows; the final norm stacks
+//! below it in the same columns). The tiny model's whole vocabulary (256 × 64) fits
+//! `k = 15`; SmolLM2's (49,152 × 576) needs 491k matmul rows, `k = 19`, or slices of at most
+//! 13,056 rows at `k = 17` (4 slices of 12,288, [`vocab_slices`]).
 
 mod config;
 mod consts;
@@ -47,7 +48,7 @@ mod synth;
 
 pub use config::HeadConfig;
 pub use consts::HeadConsts;
-pub use shape::{vocab_slices, HeadRows, HeadShape};
+pub use shape::{vocab_slices, HeadRows, HeadShape, HEAD_MATMUL_LANES};
 
 use std::sync::Arc;
 

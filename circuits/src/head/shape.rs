@@ -3,12 +3,18 @@
 
 use std::ops::Range;
 
-use crate::block::{usable_rows, MATMUL_LANES, MIN_K};
+use crate::block::{usable_rows, MIN_K};
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
 use crate::range::range_rows;
 
 use super::consts::HeadConsts;
+
+/// Weight lanes of the head's matmul: a head slice is one token, so its matmul is tall
+/// (`V + d·⌈V/L⌉` rows) and narrow; twice the block's lanes halve the slices of a large
+/// vocabulary (SmolLM2's 49,152 rows: 4 slices at `k = 17` instead of 8) for 32 more fixed
+/// columns, which cost keygen, not proving.
+pub const HEAD_MATMUL_LANES: usize = 64;
 
 /// The configuration parameters of a head chunk, derived by [`HeadShape::of`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -46,7 +52,7 @@ impl HeadRows {
         HeadRows {
             elem: c.t * c.d * range_rows(c.resid.bits) + v * c.lm.site.rows(),
             norm: c.norm.rows(),
-            matmul: MatmulConfig::rows_for(v, c.d, MATMUL_LANES),
+            matmul: MatmulConfig::rows_for(v, c.d, HEAD_MATMUL_LANES),
             argmax: (v + usize::from(c.has_prior())) * range_rows(c.lm.out.bits),
             poseidon: PoseidonChip::rows(c.t * c.d),
         }
@@ -65,17 +71,17 @@ impl HeadRows {
 pub fn vocab_slices(vocab_size: usize, d: usize, logit_bits: u32, max_k: u32) -> Option<Vec<Range<usize>>> {
     let cap = usable_rows(max_k.max(MIN_K));
     let fits = |v: usize| {
-        MatmulConfig::rows_for(v, d, MATMUL_LANES) <= cap && (v + 1) * range_rows(logit_bits) <= cap
+        MatmulConfig::rows_for(v, d, HEAD_MATMUL_LANES) <= cap && (v + 1) * range_rows(logit_bits) <= cap
     };
-    let mut blocks = vocab_size.div_ceil(MATMUL_LANES);
-    while blocks > 0 && !fits(blocks * MATMUL_LANES) {
+    let mut blocks = vocab_size.div_ceil(HEAD_MATMUL_LANES);
+    while blocks > 0 && !fits(blocks * HEAD_MATMUL_LANES) {
         blocks -= 1;
     }
     if blocks == 0 || vocab_size == 0 {
         return None;
     }
-    let slices = vocab_size.div_ceil(blocks * MATMUL_LANES);
-    let len = vocab_size.div_ceil(slices).div_ceil(MATMUL_LANES) * MATMUL_LANES;
+    let slices = vocab_size.div_ceil(blocks * HEAD_MATMUL_LANES);
+    let len = vocab_size.div_ceil(slices).div_ceil(HEAD_MATMUL_LANES) * HEAD_MATMUL_LANES;
     Some((0..vocab_size).step_by(len).map(|lo| lo..(lo + len).min(vocab_size)).collect())
 }
 
@@ -103,14 +109,14 @@ mod tests {
         let one = |r: Range<usize>| Some(std::iter::once(r).collect::<Vec<_>>());
         // SmolLM2: 49,152 × 576 fits one chunk at k = 20 (933,888 matmul rows).
         assert_eq!(vocab_slices(49152, 576, 32, 20), one(0..49152));
-        // At k = 17 a slice holds at most 215 blocks of 32 rows (608 matmul rows each).
+        // At k = 17 a slice holds at most 204 blocks of 64 rows (640 matmul rows each).
         let s = vocab_slices(49152, 576, 32, 17).expect("slices");
-        assert_eq!(s.len(), 8);
-        assert_eq!(s[0], 0..6144);
-        assert_eq!(s.last(), Some(&(43008..49152)));
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[0], 0..12288);
+        assert_eq!(s.last(), Some(&(36864..49152)));
         assert!(s.windows(2).all(|w| w[0].end == w[1].start));
         for r in &s {
-            assert!(MatmulConfig::rows_for(r.len(), 576, MATMUL_LANES) <= usable_rows(17));
+            assert!(MatmulConfig::rows_for(r.len(), 576, HEAD_MATMUL_LANES) <= usable_rows(17));
         }
         assert_eq!(vocab_slices(256, 64, 32, 17), one(0..256));
         assert_eq!(vocab_slices(100, 64, 32, 17), one(0..100));
