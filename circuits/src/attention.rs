@@ -52,8 +52,9 @@
 //!
 //! For block 0 of the built-in tiny model (`D = 16`, 24-bit `q`/`k`, a 23-bit multiplier,
 //! shift 52, so `x_bits = 74`) a score is 55 cells in 8 rows (plus the softmax's 43 cells
-//! in 6 rows) and a 24-bit head output `2n + 15` cells; its three bands (`n = 1, 2, 3`)
-//! take 10, 16 and 24 rows, 200 rows for its 4 query heads.
+//! in 6 rows) and a 24-bit head output `2n + 15` cells in 5 rows; stacked, its three bands
+//! (`n = 1, 2, 3`: `8n` score rows, `6n + 4` softmax rows, 16 head groups of 5 rows) take
+//! 98, 112 and 126 rows, 1,344 rows for its 4 query heads (`rows_match_the_documented_layout`).
 //!
 //! The gates are of degree ≤ 3; the circuit's degree (5) comes from the range chip's
 //! selector-gated lookups.

@@ -132,16 +132,6 @@ impl ColumnPool {
             }
         }
     }
-
-    /// Advice columns drawn so far (0 for a fresh pool, which keeps none).
-    pub fn advice_columns(&self) -> usize {
-        self.shared.as_ref().map_or(0, |s| s.advice.len() + s.ranges.len())
-    }
-
-    /// Range-check lookup arguments declared so far (0 for a fresh pool).
-    pub fn range_lookups(&self) -> usize {
-        self.shared.as_ref().map_or(0, |s| s.ranges.len())
-    }
 }
 
 #[cfg(test)]

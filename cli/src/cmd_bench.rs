@@ -10,11 +10,11 @@ use serde_json::json;
 use zkinfer_circuits::block::BlockCircuit;
 use zkinfer_circuits::head::HeadCircuit;
 use zkinfer_prover::chain::{
-    chunk_inputs, plan_chunks, prove_chain, prove_chunk, setup, verify_chain, ChunkConsts, ChunkKind,
+    chunk_inputs, chunk_vk, plan_chunks, prove_chain, prove_chunk, setup, verify_chain, ChunkKind,
     ChunkReport,
 };
 use zkinfer_prover::halo2_proofs::plonk::{Circuit, ConstraintSystem};
-use zkinfer_prover::{keygen_vk, vk_hash};
+use zkinfer_prover::vk_hash;
 use zkinfer_prover::{Fr, VerifierParams};
 use zkinfer_quantize::census;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
@@ -145,7 +145,7 @@ fn whole_chain(
 }
 
 /// Verifying key, proof and verification of the chunks `only` of the model's plan alone
-/// (the integer pass still runs through every chunk before them).
+/// (the integer pass still runs through the whole plan, for their inputs).
 fn some_chunks(
     q: &QuantizedModel,
     toks: &[u32],
@@ -163,12 +163,8 @@ fn some_chunks(
     let (mut setup_s, mut verify_ms, mut reports) = (0.0, 0.0, vec![]);
     for &i in only {
         let spec = &specs[i];
-        let srs = env.srs_cache.downsized(&env.srs, spec.kind.k())?;
         let start = Instant::now();
-        let vk = match &spec.consts {
-            ChunkConsts::Block(c) => keygen_vk(&srs, &BlockCircuit::keygen(c.clone()))?,
-            ChunkConsts::Head(c) => keygen_vk(&srs, &HeadCircuit::keygen(c.clone()))?,
-        };
+        let vk = chunk_vk(spec, &env.srs, &env.srs_cache)?;
         setup_s += start.elapsed().as_secs_f64();
         let (proof, report) = prove_chunk(
             q,
@@ -183,7 +179,7 @@ fn some_chunks(
         )?;
         let start = Instant::now();
         proof
-            .verify(&VerifierParams::from_srs(&srs), &vk)
+            .verify(&VerifierParams::from_srs(&env.srs), &vk)
             .with_context(|| format!("chunk {i} does not verify"))?;
         if proof.instances != inputs[i].instances() {
             bail!("chunk {i}'s proof is not of the integer reference's instances");

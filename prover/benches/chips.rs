@@ -14,7 +14,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
 use halo2_proofs::plonk::{Advice, Circuit, Column, ConstraintSystem, Error, ProvingKey};
 use zkinfer_circuits::block::BlockCircuit;
-use zkinfer_circuits::matmul::{FixedMatrix, MatmulChip, MatmulConfig};
+use zkinfer_circuits::field::i128_to_fr;
+use zkinfer_circuits::matmul::{fr_from_i128, FixedMatrix, MatmulChip, MatmulConfig};
 use zkinfer_circuits::poseidon::{PoseidonChip, PoseidonConfig};
 use zkinfer_circuits::range::RangeTableConfig;
 use zkinfer_circuits::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
@@ -110,7 +111,7 @@ impl Circuit<Fr> for Commit {
                     .0
                     .iter()
                     .enumerate()
-                    .map(|(i, &v)| region.assign_advice(input, i, Value::known(Fr::from(v as u64))))
+                    .map(|(i, &v)| region.assign_advice(input, i, Value::known(i128_to_fr(i128::from(v)))))
                     .collect::<Vec<_>>();
                 PoseidonChip::construct(config.clone()).commit(&mut region, 0, &cells)?;
                 Ok(())
@@ -148,67 +149,84 @@ impl Circuit<Fr> for Matmul {
     }
 }
 
+/// Benches `prove` of the circuit `make` returns (with its instances and `k`). `make` and
+/// keygen run once, and only when the bench is selected (not filtered out).
 fn bench_proof<C: Circuit<Fr> + Clone>(
     c: &mut Criterion,
     name: &str,
-    k: u32,
-    circuit: C,
-    instances: Vec<Vec<Fr>>,
+    make: impl FnOnce() -> (C, Vec<Vec<Fr>>, u32),
 ) {
-    let srs = srs(k);
-    let pk: ProvingKey<G1Affine> = keygen(&srs, &circuit).expect("keygen");
+    let mut make = Some(make);
+    let mut setup: Option<(Srs, ProvingKey<G1Affine>, C, Vec<Vec<Fr>>)> = None;
     c.bench_function(name, |b| {
-        b.iter(|| prove(&srs, &pk, circuit.clone(), instances.clone()).expect("prove"))
+        let (srs, pk, circuit, instances) = setup.get_or_insert_with(|| {
+            let (circuit, instances, k) = make.take().expect("made once")();
+            let srs = srs(k);
+            let pk = keygen(&srs, &circuit).expect("keygen");
+            (srs, pk, circuit, instances)
+        });
+        b.iter(|| prove(srs, pk, circuit.clone(), instances.clone()).expect("prove"))
     });
 }
 
 fn rescale(c: &mut Criterion) {
-    let mut s = 1;
-    let elems = (0..1024).map(|_| RescaleWitness::new(i128::from(signed(&mut s, 36)), &SITE)).collect();
-    bench_proof(c, "rescale 1024 (shift 20, 16-bit out), k = 13", 13, Rescales(elems), vec![]);
+    bench_proof(c, "rescale 1024 (shift 20, 16-bit out), k = 13", || {
+        let mut s = 1;
+        let elems = (0..1024).map(|_| RescaleWitness::new(i128::from(signed(&mut s, 36)), &SITE)).collect();
+        (Rescales(elems), vec![], 13)
+    });
 }
 
 fn poseidon(c: &mut Criterion) {
-    let mut s = 2;
-    let values = (0..1024).map(|_| signed(&mut s, 32)).collect();
-    bench_proof(c, "poseidon commit 1024 activations, k = 13", 13, Commit(values), vec![]);
+    bench_proof(c, "poseidon commit 1024 activations, k = 13", || {
+        let mut s = 2;
+        (Commit((0..1024).map(|_| signed(&mut s, 32)).collect()), vec![], 13)
+    });
 }
 
 fn matmul(c: &mut Criterion) {
-    let mut s = 3;
-    let (n, d, t) = (192, 576, 4);
-    let w: Vec<i64> = (0..n * d).map(|_| signed(&mut s, 24)).collect();
-    let x: Vec<i64> = (0..d * t).map(|_| signed(&mut s, 16)).collect();
-    let w = FixedMatrix::new(n, d, w).expect("matrix");
-    // x is token-major [t, d]; y is [t, n].
-    let y = w.accumulators(&x).expect("accumulators");
-    let fr = |v: i128| Value::known(zkinfer_circuits::matmul::fr_from_i128(v));
-    let circuit =
-        Matmul { w, x: x.iter().map(|&v| fr(i128::from(v))).collect(), y: y.into_iter().map(fr).collect() };
-    bench_proof(c, "matmul 192x576 (k_proj), 4 tokens, 32 lanes, k = 13", 13, circuit, vec![]);
+    bench_proof(c, "matmul 192x576 (k_proj), 4 tokens, 32 lanes, k = 13", || {
+        let mut s = 3;
+        let (n, d, t) = (192, 576, 4);
+        let w: Vec<i64> = (0..n * d).map(|_| signed(&mut s, 24)).collect();
+        // x is token-major [t, d]; y is [t, n].
+        let x: Vec<i64> = (0..d * t).map(|_| signed(&mut s, 16)).collect();
+        let w = FixedMatrix::new(n, d, w).expect("matrix");
+        let y = w.accumulators(&x).expect("accumulators");
+        let fr = |v: i128| Value::known(fr_from_i128(v));
+        let circuit = Matmul {
+            w,
+            x: x.iter().map(|&v| fr(i128::from(v))).collect(),
+            y: y.into_iter().map(fr).collect(),
+        };
+        (circuit, vec![], 13)
+    });
 }
 
 /// Block 0 of the built-in tiny model on 4 tokens: one whole transformer layer.
 fn block(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("tiny.zkq");
-    let prompts = vec![(0..40).map(|i| (i * 37 % 256) as u32).collect::<Vec<u32>>()];
-    let opts = QuantOptions { max_seq: 16, ..QuantOptions::default() };
-    quantize_to_file(&SyntheticModel::new(tiny_config(), 7), &prompts, &opts, &path, &mut |_, _, _| {})
-        .expect("quantize");
-    let model = QuantizedModel::open(&path).expect("model");
-    let tokens = [3, 141, 59, 26];
-    let specs = plan_chunks(&model, tokens.len(), 17).expect("plan");
-    let kinds: Vec<_> = specs.iter().map(|s| s.kind).collect();
-    let inputs = chunk_inputs(&model, &tokens, &kinds).expect("integer pass");
-    let (ChunkConsts::Block(consts), ChunkInput::Block { input, output }) = (&specs[0].consts, &inputs[0])
-    else {
-        panic!("chunk 0 is a block");
-    };
-    let circuit = BlockCircuit::new(Arc::clone(consts), input.clone());
-    let k = circuit.shape().k;
-    let name = format!("tiny block 0 (d 64, 4 tokens), k = {k}");
-    bench_proof(c, &name, k, circuit, BlockCircuit::instances(input, output));
+    bench_proof(c, "tiny block 0 (d 64, 4 tokens), k = 15", || {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("tiny.zkq");
+        let prompts = vec![(0..40).map(|i| (i * 37 % 256) as u32).collect::<Vec<u32>>()];
+        let opts = QuantOptions { max_seq: 16, ..QuantOptions::default() };
+        quantize_to_file(&SyntheticModel::new(tiny_config(), 7), &prompts, &opts, &path, &mut |_, _, _| {})
+            .expect("quantize");
+        let model = QuantizedModel::open(&path).expect("model");
+        let tokens = [3, 141, 59, 26];
+        let specs = plan_chunks(&model, tokens.len(), 17).expect("plan");
+        let kinds: Vec<_> = specs.iter().map(|s| s.kind).collect();
+        let inputs = chunk_inputs(&model, &tokens, &kinds).expect("integer pass");
+        let (ChunkConsts::Block(consts), ChunkInput::Block { input, output }) =
+            (&specs[0].consts, &inputs[0])
+        else {
+            panic!("chunk 0 is a block");
+        };
+        let circuit = BlockCircuit::new(Arc::clone(consts), input.clone());
+        let k = circuit.shape().k;
+        assert_eq!(k, 15, "the bench's name says k = 15");
+        (circuit, BlockCircuit::instances(input, output), k)
+    });
 }
 
 criterion_group! {

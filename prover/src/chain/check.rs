@@ -13,7 +13,7 @@ use crate::srs::{Srs, SrsCache};
 use crate::verifier_params::VerifierParams;
 
 /// The verifying key of one planned chunk, on `srs` downsized to the chunk's `k`.
-fn chunk_vk(spec: &ChunkSpec, srs: &Srs, cache: &SrsCache) -> Result<VerifyingKey<G1Affine>, ChainError> {
+pub fn chunk_vk(spec: &ChunkSpec, srs: &Srs, cache: &SrsCache) -> Result<VerifyingKey<G1Affine>, ChainError> {
     let srs = cache.downsized(srs, spec.kind.k())?;
     Ok(match &spec.consts {
         ChunkConsts::Block(c) => keygen_vk(&srs, &zkinfer_circuits::block::BlockCircuit::keygen(c.clone()))?,

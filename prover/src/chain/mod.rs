@@ -21,7 +21,7 @@ mod keys_file;
 mod plan;
 mod run;
 
-pub use check::check_keys;
+pub use check::{check_keys, chunk_vk};
 pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};

@@ -3,15 +3,15 @@
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::Circuit;
 use zkinfer_circuits::argmax::Prior;
-use zkinfer_circuits::block::BlockCircuit;
-use zkinfer_circuits::head::{check_chain, HeadCircuit};
+use zkinfer_circuits::head::check_chain;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 
+use super::check::chunk_vk;
 use super::chunk::{chunk_inputs, prove_chunk, ChunkInput};
 use super::keys_file::{ChunkKey, ModelKeys};
-use super::plan::{plan_chunks, ChunkConsts, ChunkKind};
+use super::plan::{plan_chunks, ChunkKind};
 use crate::bundle::{Bundle, BundleError, ChunkProof};
-use crate::keys::{keygen, keygen_vk, vk_hash, KeyCache, KeyError, ShapeId, VkHash};
+use crate::keys::{keygen, vk_hash, KeyCache, KeyError, ShapeId, VkHash};
 use crate::prove::{prove, ProveError};
 use crate::srs::{Srs, SrsCache, SrsError};
 use crate::verifier_params::VerifierParams;
@@ -179,11 +179,7 @@ pub fn setup(
     let specs = plan_chunks(model, t, max_k)?;
     let mut chunks = Vec::with_capacity(specs.len());
     for spec in &specs {
-        let srs = srs_at(srs, srs_cache, spec.kind.k())?;
-        let vk = match &spec.consts {
-            ChunkConsts::Block(c) => keygen_vk(&srs, &BlockCircuit::keygen(c.clone()))?,
-            ChunkConsts::Head(c) => keygen_vk(&srs, &HeadCircuit::keygen(c.clone()))?,
-        };
+        let vk = chunk_vk(spec, srs, srs_cache)?;
         chunks.push(ChunkKey { kind: spec.kind, vk_hash: vk_hash(&vk), vk });
         progress(chunks.len(), specs.len());
     }
