@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.19;
 
-/// Records an inference output only when it comes with a valid aggregated zkinfer proof of
-/// one given model. `verifier` is the contract compiled from `export_solidity` for the
-/// aggregation key of that model; it reverts unless the proof verifies.
+/// Records an inference's next token only when it comes with a valid aggregated zkinfer
+/// proof of one given model. `verifier` is the contract compiled by `zkinfer export-verifier`
+/// for the aggregation key of that model; it reverts unless the proof verifies.
 contract ModelOutputRegistry {
     /// BN254's scalar field: the verifier reduces every public input modulo it, so only
     /// values below it are accepted here, or two words could stand for one value.
@@ -12,27 +12,39 @@ contract ModelOutputRegistry {
     address public immutable verifier;
     bytes32 public immutable modelId;
 
-    /// output commitment => input commitment it was computed from
-    mapping(uint256 => uint256) public inputOf;
+    /// input commitment (the prompt's embedding) => next token + 1 (0: nothing proved yet)
+    mapping(uint256 => uint256) public nextTokenPlusOne;
 
-    event OutputProved(uint256 indexed inputCommitment, uint256 indexed outputCommitment);
+    event OutputProved(uint256 indexed inputCommitment, uint256 nextToken, uint256 outputCommitment);
 
     constructor(address verifier_, bytes32 modelId_) {
         verifier = verifier_;
         modelId = modelId_;
     }
 
-    /// `accumulator`: public inputs 0..12 of the proof; `proof`: the proof bytes.
-    function submit(uint256[12] calldata accumulator, uint256 inputCommitment, uint256 outputCommitment, bytes calldata proof)
-        external
-    {
-        require(inputCommitment < Q && outputCommitment < Q, "not a field element");
+    /// `accumulator`: public inputs 0..12 of the proof; the rest as `zkinfer export-verifier`
+    /// prints them; `proof`: the proof bytes.
+    function submit(
+        uint256[12] calldata accumulator,
+        uint256 inputCommitment,
+        uint256 outputCommitment,
+        uint256 nextToken,
+        uint256 nextLogit,
+        bytes calldata proof
+    ) external {
+        require(
+            inputCommitment < Q && outputCommitment < Q && nextToken < Q && nextLogit < Q,
+            "not a field element"
+        );
         uint256 idHi = uint256(modelId) >> 128;
         uint256 idLo = uint256(modelId) & type(uint128).max;
-        bytes memory input = abi.encodePacked(accumulator, inputCommitment, outputCommitment, idHi, idLo, proof);
+        // Words 13 and 14 (the input state's index and logit) are 0: the chain starts with a block.
+        bytes memory input = abi.encodePacked(
+            accumulator, inputCommitment, uint256(0), uint256(0), outputCommitment, nextToken, nextLogit, idHi, idLo, proof
+        );
         (bool ok,) = verifier.staticcall(input);
         require(ok, "invalid proof");
-        inputOf[outputCommitment] = inputCommitment;
-        emit OutputProved(inputCommitment, outputCommitment);
+        nextTokenPlusOne[inputCommitment] = nextToken + 1;
+        emit OutputProved(inputCommitment, nextToken, outputCommitment);
     }
 }

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::poseidon::commit_activations;
 use zkinfer_prover::chain::{check_keys, verify_chain, ModelKeys};
-use zkinfer_prover::{Bundle, Srs, SrsCache, VerifierParams};
+use zkinfer_prover::{AggregatedProof, Bundle, Srs, SrsCache, VerifierParams};
 use zkinfer_quantize::int::ops;
 
 use crate::cmd_prove::fr_hex;
@@ -12,7 +12,19 @@ use crate::proving::{keys_beside, open_quantized, tokens};
 use crate::VerifyArgs;
 
 pub fn run(a: VerifyArgs) -> Result<()> {
-    let bundle = Bundle::read(&a.bundle)?;
+    let bytes = std::fs::read(&a.bundle).with_context(|| format!("cannot read {}", a.bundle.display()))?;
+    if AggregatedProof::looks_aggregated(&bytes) {
+        let agg = AggregatedProof::from_bytes(&bytes)
+            .with_context(|| format!("{} is not a valid aggregated proof", a.bundle.display()))?;
+        return crate::cmd_verify_agg::run(&a, agg);
+    }
+    if a.expect_vk.is_some() {
+        bail!(
+            "--expect-vk pins an aggregated proof's key; {} is a bundle (pin its keys with --keys)",
+            a.bundle.display()
+        );
+    }
+    let bundle = Bundle::from_bytes(&bytes)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.bundle));
     let keys = ModelKeys::read(&keys_path).with_context(|| format!("keys {}", keys_path.display()))?;
     let k = keys.chunks.iter().map(|c| c.kind.k()).max().context("the keys list no chunks")?;

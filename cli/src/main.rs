@@ -1,13 +1,17 @@
 //! `zkinfer`: quantize Llama-family models and run their float and integer reference passes.
 
+mod aggregated;
+mod cmd_aggregate;
 mod cmd_bench;
 mod cmd_coordinate;
+mod cmd_export;
 mod cmd_plan;
 mod cmd_prove;
 mod cmd_quantize;
 mod cmd_run;
 mod cmd_setup;
 mod cmd_verify;
+mod cmd_verify_agg;
 mod cmd_worker;
 mod model;
 mod net_setup;
@@ -42,8 +46,12 @@ enum Cmd {
     Setup(SetupArgs),
     /// Prove the model's blocks on a prompt and write a proof bundle.
     Prove(ProveArgs),
-    /// Verify a proof bundle against the model's keys file.
+    /// Verify a proof bundle against the model's keys file, or an aggregated proof.
     Verify(VerifyArgs),
+    /// Fold a bundle's chunk proofs into one EVM-verifiable aggregated proof.
+    Aggregate(AggregateArgs),
+    /// Write the Solidity verifier of an aggregated proof, its bytecode and calldata.
+    ExportVerifier(ExportVerifierArgs),
     /// Prove a model chunk by chunk and write each chunk's costs as JSON and Markdown.
     Bench(BenchArgs),
     /// Join a proving network and prove the chunks a coordinator (`prove --distributed`) offers.
@@ -188,8 +196,11 @@ pub struct ProveArgs {
 
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// The proof bundle.
+    /// The proof bundle (`zkinfer prove`) or aggregated proof (`zkinfer aggregate`).
     pub bundle: PathBuf,
+    /// An aggregated proof's key hash to require (printed by `zkinfer aggregate`).
+    #[arg(long)]
+    pub expect_vk: Option<String>,
     /// The model's keys file (default: BUNDLE.keys.json).
     #[arg(long)]
     pub keys: Option<PathBuf>,
@@ -208,6 +219,62 @@ pub struct VerifyArgs {
     pub prompt: Option<String>,
     #[arg(long, value_delimiter = ',')]
     pub tokens: Option<Vec<u32>>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `zkinfer aggregate`.
+#[derive(Args)]
+pub struct AggregateArgs {
+    /// The proof bundle (from `zkinfer prove`).
+    pub bundle: PathBuf,
+    /// The model's keys file (default: BUNDLE.keys.json).
+    #[arg(long)]
+    pub keys: Option<PathBuf>,
+    /// The aggregated proof to write.
+    #[arg(short, long, default_value = "zkinfer-proof.agg")]
+    pub output: PathBuf,
+    /// The SRS the chunk proofs were made with, of at least 2^K powers (default: the
+    /// INSECURE dev SRS).
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
+    /// Every aggregation circuit has 2^K rows.
+    #[arg(long, default_value_t = 21)]
+    pub k: u32,
+    /// The most proofs one aggregation circuit verifies; more chunks make a tree.
+    #[arg(long, default_value_t = 2)]
+    pub arity: usize,
+    /// Only print the cost estimate (JSON) and stop.
+    #[arg(long)]
+    pub estimate: bool,
+    /// The memory aggregation may use, in GB (default: what the machine has available).
+    #[arg(long)]
+    pub max_memory: Option<f64>,
+    /// Run even when the estimate exceeds that memory.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `zkinfer export-verifier`.
+#[derive(Args)]
+pub struct ExportVerifierArgs {
+    /// The aggregated proof (from `zkinfer aggregate`).
+    pub agg: PathBuf,
+    /// Where to write the Solidity source.
+    #[arg(long)]
+    pub solidity: PathBuf,
+    /// Where to write the deployment bytecode (hex).
+    #[arg(long)]
+    pub bytecode: Option<PathBuf>,
+    /// Where to write the calldata of a verifier call carrying this proof (hex).
+    #[arg(long)]
+    pub calldata: Option<PathBuf>,
+    /// The SRS (params file or verifier params) the proof was made with (default: the
+    /// INSECURE dev SRS, when the proof says so).
+    #[arg(long)]
+    pub srs: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -281,6 +348,8 @@ fn main() -> ExitCode {
         Cmd::Setup(a) => cmd_setup::run(a),
         Cmd::Prove(a) => cmd_prove::run(a),
         Cmd::Verify(a) => cmd_verify::run(a),
+        Cmd::Aggregate(a) => cmd_aggregate::run(a),
+        Cmd::ExportVerifier(a) => cmd_export::run(a),
         Cmd::Bench(a) => cmd_bench::run(a),
         Cmd::Worker(a) => cmd_worker::run(a),
         Cmd::Identity(a) => net_setup::print_peer_id(&a.key),

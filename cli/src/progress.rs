@@ -1,5 +1,7 @@
-//! Progress bars that appear only for steps that take more than about two seconds.
+//! Progress bars that appear only for steps that take more than about two seconds; when
+//! stderr is not a terminal (a log file, `nohup`), one plain line per unit of progress.
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,6 +12,10 @@ pub struct Progress {
     start: Instant,
     shown: bool,
     quiet: bool,
+    /// Log lines instead of a bar: stderr is not a terminal.
+    plain: bool,
+    msg: String,
+    logged: Option<usize>,
 }
 
 const DELAY: Duration = Duration::from_secs(2);
@@ -23,11 +29,27 @@ impl Progress {
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(msg.to_string());
-        Progress { bar, start: Instant::now(), shown: false, quiet }
+        let plain = !std::io::stderr().is_terminal();
+        Progress {
+            bar,
+            start: Instant::now(),
+            shown: false,
+            quiet,
+            plain,
+            msg: msg.to_string(),
+            logged: None,
+        }
     }
 
     /// Sets the position (and the length, which some steps learn late).
     pub fn set(&mut self, done: usize, len: usize) {
+        if self.plain {
+            if !self.quiet && self.logged != Some(done) && self.start.elapsed() > DELAY {
+                eprintln!("{} {done}/{len} ({:.0} s)", self.msg.trim(), self.start.elapsed().as_secs_f64());
+                self.logged = Some(done);
+            }
+            return;
+        }
         if !self.shown && !self.quiet && self.start.elapsed() > DELAY {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.shown = true;
@@ -37,7 +59,8 @@ impl Progress {
     }
 
     /// Changes the label.
-    pub fn message(&self, msg: &str) {
+    pub fn message(&mut self, msg: &str) {
+        self.msg = msg.to_string();
         self.bar.set_message(msg.to_string());
     }
 }

@@ -77,7 +77,6 @@ pub fn open_quantized(path: Option<&Path>, quiet: bool) -> Result<QuantizedModel
         source_kind: fm.kind.to_string(),
         tokenizer: fm.tokenizer.as_ref().map(|t| t.spec().clone()),
         max_seq: 64,
-        ..QuantOptions::default()
     };
     {
         let mut p = Progress::new("quantize", cfg.num_hidden_layers + 1, quiet);

@@ -126,4 +126,28 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
         !o.status.success() && err.contains("chunk 0 (block 0 (Both)): the listed verifying key"),
         "{err}"
     );
+    // Aggregation: the estimate reads every chunk's commitments; a run that would not fit
+    // the memory allowed is refused before anything is built, and no file is left behind.
+    let e = json(&zkinfer(&["aggregate", b, "--estimate"]));
+    assert_eq!(e["chunks"], 3, "{e}");
+    let commitments = e["bottom_level"]["commitments"].as_u64().expect("commitments");
+    assert!(commitments > 3 * 100, "every chunk has its key's and proof's commitments: {e}");
+    assert_eq!(e["bottom_level"]["cells"].as_u64(), Some(commitments * 104_000));
+    let agg = d.join("p.agg");
+    let o = zkinfer(&["aggregate", b, "--max-memory", "1", "-o", s(&agg)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("refusing rather than being killed halfway"), "{err}");
+    assert!(!agg.exists(), "nothing written");
+    let o = zkinfer(&["aggregate", s(&d.join("flipped.zkb")), "--keys", s(&keys), "--estimate"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("hashes to"));
+
+    // An aggregated-proof file that is cut short is named as such by verify and export.
+    std::fs::write(&agg, b"ZKIAGG\0\x02\x10\0\0\0{").expect("write");
+    for args in [vec!["verify", s(&agg)], vec!["export-verifier", s(&agg), "--solidity", s(&d.join("v.sol"))]]
+    {
+        let o = zkinfer(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("is not a valid aggregated proof"), "{args:?}: {err}");
+        assert!(err.contains("truncated"), "{args:?}: {err}");
+    }
 }

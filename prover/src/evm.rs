@@ -3,11 +3,11 @@
 //!
 //! # Calling the verifier
 //!
-//! The contract has no ABI: its fallback reads the calldata as the sixteen public inputs
+//! The contract has no ABI: its fallback reads the calldata as the twenty public inputs
 //! (32-byte big-endian words, layout in [`crate::aggregate::circuit`]) followed by the proof
 //! bytes, and reverts unless the proof verifies. So a caller's contract reads the model id
-//! from words 14 and 15 (`bytes32(hi << 128 | lo)`) and the output commitment from word 13
-//! of the calldata it forwards: see `docs/evm-verifier.md`.
+//! from words 18 and 19 (`bytes32(hi << 128 | lo)`), the next token from word 16 and the
+//! prompt's commitment from word 12 of the calldata it forwards: see `docs/evm-verifier.md`.
 
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};

@@ -21,7 +21,8 @@ use snark_verifier_sdk::snark_verifier::loader::evm::deploy_and_call;
 use snark_verifier_sdk::snark_verifier::loader::halo2::halo2_ecc::halo2_base::gates::circuit::CircuitBuilderStage;
 use snark_verifier_sdk::Snark;
 use zkinfer_prover::aggregate::circuit::{
-    self, Inputs, INPUT_COMMITMENT, MODEL_ID_HI, MODEL_ID_LO, NUM_PUBLIC_INPUTS, OUTPUT_COMMITMENT,
+    self, Role, INPUT_COMMITMENT, MODEL_ID_HI, MODEL_ID_LO, NUM_PUBLIC_INPUTS, OUTPUT_COMMITMENT,
+    OUTPUT_INDEX, OUTPUT_LOGIT,
 };
 use zkinfer_prover::aggregate::AggregatedProof;
 use zkinfer_prover::halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
@@ -47,18 +48,22 @@ const CHUNK_K: u32 = 6;
 const STEPS: usize = 8;
 
 /// A stand-in chunk: `x₀ = input`, `xⱼ₊₁ = xⱼ² + c` for a per-chunk constant `c`, and
-/// `output = x_STEPS`; the instance column is `[input, output]`.
+/// `output = x_STEPS`; the instance column is `[input, output]`, or, standing in for a head
+/// slice (`tail` given), `[input, tail…]` with the tail values copied from advice cells
+/// below the steps.
 ///
 /// | row | x | c (fixed) | q_step |
 /// |---|---|---|---|
 /// | j < STEPS | xⱼ | c | 1 |
 /// | STEPS | x_STEPS | | 0 |
+/// | STEPS + 1 + i | tail i | | 0 |
 ///
 /// Gate `step`: `q_step · (x[next] − x[cur]² − c) = 0`.
 #[derive(Clone, Debug)]
 struct ChunkCircuit {
     constant: u64,
     input: Value<Fr>,
+    tail: Option<Vec<Fr>>,
 }
 
 #[derive(Clone, Debug)]
@@ -81,7 +86,7 @@ impl Circuit<Fr> for ChunkCircuit {
     type Params = ();
 
     fn without_witnesses(&self) -> Self {
-        Self { constant: self.constant, input: Value::unknown() }
+        Self { constant: self.constant, input: Value::unknown(), tail: self.tail.clone() }
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> ChunkConfig {
@@ -103,7 +108,7 @@ impl Circuit<Fr> for ChunkCircuit {
 
     fn synthesize(&self, config: ChunkConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
         let constant = Fr::from(self.constant);
-        let (first, last) = layouter.assign_region(
+        let (first, last, tail) = layouter.assign_region(
             || "steps",
             |mut region| {
                 let mut x = self.input;
@@ -115,13 +120,36 @@ impl Circuit<Fr> for ChunkCircuit {
                     region.assign_advice(config.x, row + 1, x);
                 }
                 let last = region.assign_advice(config.x, STEPS, x).cell();
-                Ok((first, last))
+                let tail: Vec<_> = self
+                    .tail
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, v)| region.assign_advice(config.x, STEPS + 1 + i, Value::known(*v)).cell())
+                    .collect();
+                Ok((first, last, tail))
             },
         )?;
         layouter.constrain_instance(first, config.io, 0);
-        layouter.constrain_instance(last, config.io, 1);
+        if self.tail.is_none() {
+            layouter.constrain_instance(last, config.io, 1);
+        }
+        for (i, cell) in tail.into_iter().enumerate() {
+            layouter.constrain_instance(cell, config.io, 1 + i);
+        }
         Ok(())
     }
+}
+
+/// A stand-in head slice after `input`'s chunk: public `[input, tail…]`.
+fn slice(constant: u64, input: Fr, tail: &[u64]) -> Snark {
+    let srs = Srs::insecure(CHUNK_K).expect("chunk SRS");
+    let tail: Vec<Fr> = tail.iter().map(|&v| Fr::from(v)).collect();
+    let circuit = ChunkCircuit { constant, input: Value::known(input), tail: Some(tail.clone()) };
+    let pk = keygen(&srs, &circuit).expect("slice keygen");
+    let instances = vec![std::iter::once(input).chain(tail).collect()];
+    let proof = prove(&srs, &pk, circuit, instances).expect("slice proof");
+    to_snark(&VerifierParams::from_srs(&srs), pk.get_vk(), &proof)
 }
 
 fn agg_srs() -> Srs {
@@ -140,7 +168,7 @@ fn chain(constants: &[u64], input: u64) -> Vec<Snark> {
     constants
         .iter()
         .map(|&constant| {
-            let circuit = ChunkCircuit { constant, input: Value::known(x) };
+            let circuit = ChunkCircuit { constant, input: Value::known(x), tail: None };
             let pk = keygen(&srs, &circuit).expect("chunk keygen");
             let output = ChunkCircuit::output(constant, x);
             let proof = prove(&srs, &pk, circuit, vec![vec![x, output]]).expect("chunk proof");
@@ -148,6 +176,11 @@ fn chain(constants: &[u64], input: u64) -> Vec<Snark> {
             to_snark(&vp, pk.get_vk(), &proof)
         })
         .collect()
+}
+
+/// `n` block roles: the stand-in chunks' instances are `[input, output]`.
+fn blocks(n: usize) -> Vec<Role> {
+    vec![Role::Block; n]
 }
 
 fn solc() -> Solc {
@@ -174,8 +207,9 @@ fn check_everywhere(agg: &AggregatedProof, vp: &VerifierParams, chunks: &[Snark]
     let outputs = verify_aggregated(vp, &agg.vk, &agg.instances, &agg.proof).expect("the proof verifies");
     let verify_ms = start.elapsed().as_secs_f64() * 1e3;
     assert_eq!(outputs.model_id, model_id());
-    assert_eq!(outputs.input_commitment, chunks[0].instances[0][0]);
-    assert_eq!(outputs.output_commitment, chunks[chunks.len() - 1].instances[0][1]);
+    assert_eq!(outputs.input_commitment(), chunks[0].instances[0][0]);
+    assert_eq!(outputs.output_commitment(), chunks[chunks.len() - 1].instances[0][1]);
+    assert_eq!(outputs.output[1..], [Fr::zero(), Fr::zero()], "a chain of blocks has no next token");
     assert_eq!(agg.instances.len(), NUM_PUBLIC_INPUTS);
 
     let back = AggregatedProof::from_bytes(&agg.to_bytes()).expect("the file reads back");
@@ -206,7 +240,7 @@ fn check_everywhere(agg: &AggregatedProof, vp: &VerifierParams, chunks: &[Snark]
         assert!(matches!(err, AggregateVerifyError::Proof(_)), "{what}: {err}");
     }
     let err = verify_aggregated(vp, &agg.vk, &agg.instances[..MODEL_ID_HI], &agg.proof).expect_err("short");
-    assert!(matches!(err, AggregateVerifyError::PublicInputs { got: 14 }), "{err}");
+    assert!(matches!(err, AggregateVerifyError::PublicInputs { got } if got == MODEL_ID_HI), "{err}");
 
     let start = Instant::now();
     let (source, bytecode) = export_solidity(vp, &agg.vk, &solc()).expect("the verifier compiles");
@@ -239,7 +273,7 @@ fn chain_of_two_chunks_aggregates_and_verifies_natively_and_in_revm() {
     let vp = VerifierParams::from_srs(&srs);
     let chunks = chain(&[1, 2], 3);
     let params = AggregationParams { srs: &srs, arity: 2 };
-    let agg = aggregate(&chunks, &model_id(), &params).expect("aggregate");
+    let agg = aggregate(&chunks, &blocks(chunks.len()), &model_id(), &params).expect("aggregate");
     assert_eq!(agg.levels.len(), 1, "two chunks fit one level");
     check_everywhere(&agg, &vp, &chunks);
 }
@@ -251,7 +285,7 @@ fn chain_of_three_chunks_aggregates_as_a_tree() {
     let vp = VerifierParams::from_srs(&srs);
     let chunks = chain(&[1, 2, 3], 5);
     let params = AggregationParams { srs: &srs, arity: 2 };
-    let agg = aggregate(&chunks, &model_id(), &params).expect("aggregate");
+    let agg = aggregate(&chunks, &blocks(chunks.len()), &model_id(), &params).expect("aggregate");
     assert_eq!(agg.levels.len(), 3, "groups [2, 1], then the two aggregates");
     check_everywhere(&agg, &vp, &chunks);
 }
@@ -263,53 +297,68 @@ fn broken_chains_and_bad_chunks_are_refused_before_proving() {
     let chunks = chain(&[1, 2, 3], 3);
 
     let swapped = [chunks[1].clone(), chunks[0].clone(), chunks[2].clone()];
-    let err = aggregate(&swapped, &model_id(), &params).expect_err("swapped order");
+    let err = aggregate(&swapped, &blocks(3), &model_id(), &params).expect_err("swapped order");
     assert!(matches!(err, AggregateError::BrokenChain { index: 0 }), "{err}");
 
     // A chunk proved from another input: valid on its own, but not linked to chunk 0.
     let unlinked = chain(&[2], 4);
     let mismatched = [chunks[0].clone(), unlinked[0].clone()];
-    let err = aggregate(&mismatched, &model_id(), &params).expect_err("mismatched commitment");
+    let err = aggregate(&mismatched, &blocks(2), &model_id(), &params).expect_err("mismatched commitment");
     assert!(matches!(err, AggregateError::BrokenChain { index: 0 }), "{err}");
 
     let mut tampered = chunks[..2].to_vec();
     tampered[1].proof[40] ^= 1;
-    let err = aggregate(&tampered, &model_id(), &params).expect_err("tampered chunk proof");
+    let err = aggregate(&tampered, &blocks(2), &model_id(), &params).expect_err("tampered chunk proof");
     assert!(matches!(err, AggregateError::ChunkRejected { index: 1, .. }), "{err}");
 
     let mut lying = chunks[..2].to_vec();
     lying[1].instances[0][1] += Fr::one();
-    let err = aggregate(&lying, &model_id(), &params).expect_err("claimed output the proof does not give");
+    let err = aggregate(&lying, &blocks(2), &model_id(), &params)
+        .expect_err("claimed output the proof does not give");
     assert!(matches!(err, AggregateError::ChunkRejected { index: 1, .. }), "{err}");
 
     let mut three_values = chunks[..1].to_vec();
     three_values[0].instances[0].push(Fr::one());
-    let err = aggregate(&three_values, &model_id(), &params).expect_err("shape");
-    assert!(matches!(err, AggregateError::ChunkShape { index: 0, ref shape } if shape == &[3]), "{err}");
+    let err = aggregate(&three_values, &blocks(1), &model_id(), &params).expect_err("shape");
+    assert!(
+        matches!(err, AggregateError::ChunkShape { index: 0, ref shape, expected: 2, .. } if shape == &[3]),
+        "{err}"
+    );
+    let err = aggregate(&chunks[..1], &[Role::HeadNext], &model_id(), &params).expect_err("role");
+    assert!(matches!(err, AggregateError::ChunkShape { index: 0, expected: 5, .. }), "{err}");
+    let err = aggregate(&chunks, &blocks(2), &model_id(), &params).expect_err("role count");
+    assert!(matches!(err, AggregateError::RoleCount { chunks: 3, roles: 2 }), "{err}");
 
-    assert!(matches!(aggregate(&[], &model_id(), &params), Err(AggregateError::NoChunks)));
+    assert!(matches!(aggregate(&[], &[], &model_id(), &params), Err(AggregateError::NoChunks)));
     let one = AggregationParams { srs: &srs, arity: 1 };
-    assert!(matches!(aggregate(&chunks, &model_id(), &one), Err(AggregateError::Arity { arity: 1 })));
+    assert!(matches!(
+        aggregate(&chunks, &blocks(3), &model_id(), &one),
+        Err(AggregateError::Arity { arity: 1 })
+    ));
     let small = Srs::insecure(CHUNK_K).expect("small");
     let small = AggregationParams { srs: &small, arity: 2 };
-    assert!(matches!(aggregate(&chunks, &model_id(), &small), Err(AggregateError::SrsTooSmall { .. })));
+    assert!(matches!(
+        aggregate(&chunks, &blocks(3), &model_id(), &small),
+        Err(AggregateError::SrsTooSmall { .. })
+    ));
 }
 
-/// The aggregation circuit of `snarks` under MockProver, with the public inputs it exposes.
-fn mock(srs: &Srs, snarks: &[Snark]) -> MockProver<Fr> {
+/// The aggregation circuit of `snarks` (with `roles`) under MockProver, with the public
+/// inputs it exposes.
+fn mock(srs: &Srs, snarks: &[Snark], roles: &[Role]) -> (MockProver<Fr>, Vec<Fr>) {
     let mut circuit = circuit::build(
         CircuitBuilderStage::Mock,
         circuit::initial_config(AGG_K),
         srs,
         snarks,
-        Inputs::Chunks,
+        roles,
         &model_id(),
     );
     circuit.calculate_params(Some(20));
     let instances = circuit::instances(&circuit);
     assert_eq!(instances[0][INPUT_COMMITMENT], snarks[0].instances[0][0]);
-    assert_eq!(instances[0][OUTPUT_COMMITMENT], snarks[snarks.len() - 1].instances[0][1]);
-    MockProver::run(AGG_K, &circuit, instances).expect("mock synthesis")
+    let prover = MockProver::run(AGG_K, &circuit, instances.clone()).expect("mock synthesis");
+    (prover, instances.into_iter().next().expect("one column"))
 }
 
 /// The chain is a constraint of the aggregation circuit, not only a native check: built
@@ -319,9 +368,11 @@ fn mock(srs: &Srs, snarks: &[Snark]) -> MockProver<Fr> {
 fn broken_chain_violates_the_aggregation_circuit() {
     let srs = agg_srs();
     let chunks = chain(&[1, 2], 3);
-    assert_eq!(mock(&srs, &chunks).verify(), Ok(()), "the chunks in order satisfy the circuit");
+    let (prover, instances) = mock(&srs, &chunks, &blocks(2));
+    assert_eq!(prover.verify(), Ok(()), "the chunks in order satisfy the circuit");
+    assert_eq!(instances[OUTPUT_COMMITMENT], chunks[1].instances[0][1]);
     let swapped = [chunks[1].clone(), chunks[0].clone()];
-    let failures = mock(&srs, &swapped).verify().expect_err("the broken link must fail");
+    let failures = mock(&srs, &swapped, &blocks(2)).0.verify().expect_err("the broken link must fail");
     assert!(!failures.is_empty());
     for failure in &failures {
         assert!(matches!(failure, VerifyFailure::Permutation { .. }), "only the chain link fails: {failure}");
@@ -363,13 +414,14 @@ fn word(value: &Fr) -> [u8; 32] {
     bytes
 }
 
-/// ABI calldata of `submit(uint256[12],uint256,uint256,bytes)`.
+/// ABI calldata of `submit(uint256[12],uint256,uint256,uint256,uint256,bytes)`.
 fn submit_calldata(instances: &[Fr], proof: &[u8]) -> Vec<u8> {
-    let mut data = keccak256("submit(uint256[12],uint256,uint256,bytes)")[..4].to_vec();
-    for value in &instances[..=OUTPUT_COMMITMENT] {
+    let mut data = keccak256("submit(uint256[12],uint256,uint256,uint256,uint256,bytes)")[..4].to_vec();
+    let picked = instances[..=INPUT_COMMITMENT].iter().chain(&instances[OUTPUT_COMMITMENT..=OUTPUT_LOGIT]);
+    for value in picked {
         data.extend_from_slice(&word(value));
     }
-    data.extend_from_slice(&word(&Fr::from(15 * 32)));
+    data.extend_from_slice(&word(&Fr::from(17 * 32)));
     data.extend_from_slice(&word(&Fr::from(proof.len() as u64)));
     data.extend_from_slice(proof);
     data.resize(data.len() + (32 - proof.len() % 32) % 32, 0);
@@ -409,4 +461,38 @@ fn check_example_contract(agg: &AggregatedProof, verifier_code: Vec<u8>) {
         "tampered proof"
     );
     assert!(!call(&mut evm, &mut nonce, other, submit_calldata(&agg.instances, &agg.proof)), "another model");
+}
+
+/// A block, then two head slices: each slice reads the block's output commitment, the
+/// second slice's prior must be the first slice's best, and the aggregated proof exposes the
+/// last best (the next token) — checked natively by `aggregate` and as copy constraints of
+/// the circuit (a wrong prior fails only the permutation).
+#[test]
+fn head_slices_chain_by_their_best_in_circuit() {
+    let srs = agg_srs();
+    let block = chain(&[1], 3).remove(0);
+    let out = block.instances[0][1];
+    let first = slice(4, out, &[7, 250]);
+    let next = slice(5, out, &[7, 250, 9, 300]);
+    let roles = [Role::Block, Role::HeadFirst, Role::HeadNext];
+
+    let honest = [block.clone(), first.clone(), next];
+    let (prover, instances) = mock(&srs, &honest, &roles);
+    assert_eq!(prover.verify(), Ok(()), "an honest block + slices chain satisfies the circuit");
+    assert_eq!(instances[OUTPUT_COMMITMENT], out, "the head reads the block's output");
+    assert_eq!(instances[OUTPUT_INDEX..=OUTPUT_LOGIT], [Fr::from(9), Fr::from(300)], "the next token");
+    assert_eq!(instances[INPUT_COMMITMENT + 1..OUTPUT_COMMITMENT], [Fr::zero(), Fr::zero()]);
+
+    let params = AggregationParams { srs: &srs, arity: 3 };
+    let wrong_prior = slice(5, out, &[8, 250, 9, 300]);
+    let bad = [block.clone(), first.clone(), wrong_prior];
+    let err = aggregate(&bad, &roles, &model_id(), &params).expect_err("a prior that is not the best before");
+    assert!(matches!(err, AggregateError::BrokenChain { index: 1 }), "{err}");
+    let failures = mock(&srs, &bad, &roles).0.verify().expect_err("the wrong prior must fail in-circuit");
+    for failure in &failures {
+        assert!(matches!(failure, VerifyFailure::Permutation { .. }), "only the chain link fails: {failure}");
+    }
+    let other_input = slice(4, out + Fr::one(), &[7, 250]);
+    let err = aggregate(&[block, other_input], &roles[..2], &model_id(), &params).expect_err("another input");
+    assert!(matches!(err, AggregateError::BrokenChain { index: 0 }), "{err}");
 }

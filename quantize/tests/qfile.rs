@@ -42,7 +42,7 @@ fn round_trip_is_lossless_and_runs() {
     let q = QuantizedModel::open(&path).expect("open");
     assert_eq!(q.model_id().len(), 64);
     assert_eq!(q.manifest.body.layers.len(), 2);
-    assert!(matches!(q.manifest.tokenizer, None));
+    assert!(q.manifest.tokenizer.is_none());
 }
 
 #[test]

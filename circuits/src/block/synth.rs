@@ -94,7 +94,7 @@ impl<'c> Synth<'c> {
     }
 
     /// Runs the chunk on `input` (`[t, d]`, unknown at keygen).
-    pub fn run<'v>(mut self, region: &mut Region<'_, Fr>, input: Value<&[i64]>) -> Result<Phase1, Error> {
+    pub fn run(mut self, region: &mut Region<'_, Fr>, input: Value<&[i64]>) -> Result<Phase1, Error> {
         let (t, d) = (self.c.t, self.c.config.hidden_size);
         let bits = self.c.resid.bits;
         let mut x = Vec::with_capacity(t * d);

@@ -15,7 +15,7 @@ pub const TABLE_SPARE_ROWS: usize = 16;
 /// nothing fits (synthesis then fails for want of rows).
 pub fn fold_for(len: usize, k: u32) -> usize {
     let cap = (1usize << k).saturating_sub(TABLE_SPARE_ROWS);
-    [1, 2, 4].into_iter().find(|&f| len % f == 0 && len / f <= cap).unwrap_or(MAX_FOLD)
+    [1, 2, 4].into_iter().find(|&f| len.is_multiple_of(f) && len / f <= cap).unwrap_or(MAX_FOLD)
 }
 
 /// The smallest `k` at which a table of `len` points fits folded as far as possible.

@@ -1,10 +1,10 @@
-//! The aggregated-proof file (version 1).
+//! The aggregated-proof file (version 2).
 //!
 //! | bytes | content |
 //! |---|---|
-//! | 8 | magic `ZKIAGG\0\x01` |
+//! | 8 | magic `ZKIAGG\0\x02` |
 //! | 4 | header length `h` (`u32` LE) |
-//! | h | JSON header: `model_id` (hex), `config` (the final circuit's shape), `levels` |
+//! | h | JSON header: `model_id` (hex), `config` (the final circuit's shape), `levels`, `srs` (its kind), `srs_verifier_digest` (hex) |
 //! | 4 | public input count `n` (`u32` LE) |
 //! | 32·n | public inputs, canonical little-endian field elements |
 //! | 4 | proof length `p` (`u32` LE) |
@@ -19,8 +19,9 @@ use snark_verifier_sdk::halo2::aggregation::{AggregationCircuit, AggregationConf
 use super::circuit::NUM_PUBLIC_INPUTS;
 use super::{AggregatedProof, LevelReport, ModelId};
 use crate::keys::{vk_from_bytes, vk_to_bytes, KeyError};
+use crate::srs::SrsKind;
 
-const MAGIC: &[u8; 8] = b"ZKIAGG\0\x01";
+const MAGIC: &[u8; 8] = b"ZKIAGG\0\x02";
 
 /// Why bytes are not an aggregated proof.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +33,7 @@ pub enum FormatError {
         what: &'static str,
     },
     /// The magic or version is not ours.
-    #[error("not a zkinfer aggregated proof (version 1): bad magic")]
+    #[error("not a zkinfer aggregated proof (version 2): bad magic")]
     BadMagic,
     /// The JSON header does not parse.
     #[error("aggregated proof header is invalid: {0}")]
@@ -40,6 +41,9 @@ pub enum FormatError {
     /// A model id that is not 64 hex digits.
     #[error("aggregated proof header has an invalid model id {0:?}")]
     ModelId(String),
+    /// An SRS digest that is not 64 hex digits.
+    #[error("aggregated proof header has an invalid SRS digest {0:?}")]
+    SrsDigest(String),
     /// The public input count is not the aggregation circuit's.
     #[error("aggregated proof has {got} public inputs; the aggregation circuit has {NUM_PUBLIC_INPUTS}")]
     PublicInputCount {
@@ -63,13 +67,25 @@ struct Header {
     model_id: String,
     config: AggregationConfigParams,
     levels: Vec<LevelReport>,
+    srs: SrsKind,
+    srs_verifier_digest: String,
 }
 
 impl AggregatedProof {
+    /// Whether `bytes` start like an aggregated-proof file (any version).
+    pub fn looks_aggregated(bytes: &[u8]) -> bool {
+        bytes.starts_with(&MAGIC[..6])
+    }
+
     /// Encodes as described in the module docs.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header =
-            Header { model_id: self.model_id.to_string(), config: self.config, levels: self.levels.clone() };
+        let header = Header {
+            model_id: self.model_id.to_string(),
+            config: self.config,
+            levels: self.levels.clone(),
+            srs: self.srs.clone(),
+            srs_verifier_digest: hex::encode(self.srs_verifier_digest),
+        };
         // A struct of strings, integers and floats always serializes.
         let header = serde_json::to_vec(&header).unwrap_or_default();
         let mut out = MAGIC.to_vec();
@@ -96,6 +112,9 @@ impl AggregatedProof {
         let mut model_id = [0u8; 32];
         hex::decode_to_slice(&header.model_id, &mut model_id)
             .map_err(|_| FormatError::ModelId(header.model_id.clone()))?;
+        let mut srs_verifier_digest = [0u8; 32];
+        hex::decode_to_slice(&header.srs_verifier_digest, &mut srs_verifier_digest)
+            .map_err(|_| FormatError::SrsDigest(header.srs_verifier_digest.clone()))?;
         let count = take_len(&mut rest, "public input count")?;
         if count != NUM_PUBLIC_INPUTS {
             return Err(FormatError::PublicInputCount { got: count });
@@ -117,6 +136,8 @@ impl AggregatedProof {
             vk,
             config: header.config,
             levels: header.levels,
+            srs: header.srs,
+            srs_verifier_digest,
         })
     }
 }

@@ -17,7 +17,7 @@ use snark_verifier_sdk::snark_verifier::loader::halo2::halo2_ecc::halo2_base::ga
 use snark_verifier_sdk::snark_verifier::system::halo2::transcript::evm::EvmTranscript;
 use snark_verifier_sdk::{NativeLoader, Snark};
 
-use super::circuit::{self, Inputs};
+use super::circuit::{self, Role};
 use super::verify::verify_aggregated;
 use super::{AggregateError, ModelId};
 use crate::keys::keygen;
@@ -72,7 +72,7 @@ pub struct LevelProof {
 pub fn prove_level(
     srs: &Srs,
     snarks: &[Snark],
-    inputs: Inputs,
+    roles: &[Role],
     model_id: &ModelId,
     transcript: Transcript,
     level: usize,
@@ -84,7 +84,7 @@ pub fn prove_level(
             circuit::initial_config(srs.k()),
             srs,
             snarks,
-            inputs,
+            roles,
             model_id,
         );
         let config = circuit.calculate_params(Some(MINIMUM_ROWS));
@@ -96,7 +96,7 @@ pub fn prove_level(
 
     let start = Instant::now();
     let circuit = catch(|| {
-        circuit::build(CircuitBuilderStage::Prover, config, srs, snarks, inputs, model_id)
+        circuit::build(CircuitBuilderStage::Prover, config, srs, snarks, roles, model_id)
             .use_break_points(break_points)
     })?;
     let instances = circuit::instances(&circuit);

@@ -4,14 +4,17 @@
 //! ([`crate::evm`]).
 //!
 //! Chunk proofs (Poseidon transcript, SHPLONK, see [`crate::snark::to_snark`]) each have
-//! one instance column `[input_commitment, output_commitment]`; chunk `i`'s output must be
-//! chunk `i + 1`'s input. [`aggregate`] checks every chunk natively, then aggregates groups
-//! of at most `arity` proofs, then groups of those aggregates, until one group is left,
-//! which it aggregates with the EVM transcript. The final proof exposes only
-//! the accumulator, the first input commitment, the last output commitment and the model id
-//! (layout in [`circuit`]); [`verify_aggregated`] checks it with three SRS points.
+//! one instance column whose layout their [`Role`] names (a block chunk's
+//! `[input_commitment, output_commitment]`, a head slice's commitment and best logits); each
+//! chunk's output state must be the next one's input state. [`aggregate`] checks every
+//! chunk natively, then aggregates groups of at most `arity` proofs, then groups of those
+//! aggregates, until one group is left, which it aggregates with the EVM transcript. The
+//! final proof exposes only the accumulator, the input and output states (the next token
+//! among them) and the model id (layout in [`circuit`]); [`verify_aggregated`] checks it
+//! with three SRS points.
 
 pub mod circuit;
+pub mod estimate;
 mod format;
 pub mod level;
 pub mod verify;
@@ -25,11 +28,12 @@ use snark_verifier_sdk::Snark;
 use crate::keys::{vk_hash, KeyError, VkHash};
 use crate::prove::ProveError;
 use crate::snark::{verify_snark, SnarkError};
-use crate::srs::Srs;
+use crate::srs::{Srs, SrsKind};
 use crate::verifier_params::VerifierParams;
-use circuit::{Inputs, INPUT_COMMITMENT, OUTPUT_COMMITMENT};
+use circuit::{INPUT_COMMITMENT, OUTPUT_COMMITMENT, OUTPUT_INDEX, OUTPUT_LOGIT};
 use level::{prove_level, Transcript};
 
+pub use circuit::Role;
 pub use format::FormatError;
 pub use level::LevelReport;
 pub use verify::{verify_aggregated, AggregateVerifyError, AggregatedOutputs};
@@ -102,13 +106,27 @@ pub enum AggregateError {
         /// The SRS's `k`.
         k: u32,
     },
-    /// A chunk proof's public inputs are not one column of two values.
-    #[error("chunk {index} has public inputs of shape {shape:?}; expected one column [input, output]")]
+    /// Not one role per chunk.
+    #[error("{chunks} chunk proofs but {roles} roles")]
+    RoleCount {
+        /// The chunk proofs.
+        chunks: usize,
+        /// The roles.
+        roles: usize,
+    },
+    /// A chunk proof's public inputs are not its role's one column.
+    #[error(
+        "chunk {index} has public inputs of shape {shape:?}; a {role:?} chunk has one column of {expected}"
+    )]
     ChunkShape {
         /// The chunk.
         index: usize,
+        /// Its role.
+        role: Role,
         /// The lengths of its instance columns.
         shape: Vec<usize>,
+        /// The count its role has.
+        expected: usize,
     },
     /// A chunk proof does not verify.
     #[error("chunk {index} does not verify: {source}")]
@@ -118,8 +136,8 @@ pub enum AggregateError {
         /// snark-verifier's reason.
         source: SnarkError,
     },
-    /// Chunk `index`'s output commitment is not chunk `index + 1`'s input commitment.
-    #[error("chunk {index}'s output commitment is not chunk {}'s input commitment: the chain is broken", index + 1)]
+    /// Chunk `index`'s output state is not chunk `index + 1`'s input state.
+    #[error("chunk {index}'s output is not chunk {}'s input: the chain is broken", index + 1)]
     BrokenChain {
         /// The chunk whose output does not match.
         index: usize,
@@ -153,6 +171,10 @@ pub struct AggregatedProof {
     pub config: AggregationConfigParams,
     /// What each aggregation circuit cost, bottom level first.
     pub levels: Vec<LevelReport>,
+    /// The SRS the proofs were made with.
+    pub srs: SrsKind,
+    /// [`VerifierParams::digest`] of that SRS: the verifier must bring the same points.
+    pub srs_verifier_digest: [u8; 32],
 }
 
 impl AggregatedProof {
@@ -164,6 +186,16 @@ impl AggregatedProof {
     /// The last chunk's output commitment.
     pub fn output_commitment(&self) -> Fr {
         self.instances[OUTPUT_COMMITMENT]
+    }
+
+    /// The output index: the next token when the chain ends with the head.
+    pub fn output_index(&self) -> Fr {
+        self.instances[OUTPUT_INDEX]
+    }
+
+    /// The output logit (a signed integer as a field element).
+    pub fn output_logit(&self) -> Fr {
+        self.instances[OUTPUT_LOGIT]
     }
 
     /// The hash of the final verifying key, which fixes the model id and every chunk
@@ -179,14 +211,19 @@ impl AggregatedProof {
     }
 }
 
-/// Aggregates `chunks` (in chain order) for `model_id` into one EVM-verifiable proof.
+/// Aggregates `chunks` (in chain order, each with its role in `roles`) for `model_id` into
+/// one EVM-verifiable proof.
 pub fn aggregate(
     chunks: &[Snark],
+    roles: &[Role],
     model_id: &ModelId,
     params: &AggregationParams<'_>,
 ) -> Result<AggregatedProof, AggregateError> {
     if chunks.is_empty() {
         return Err(AggregateError::NoChunks);
+    }
+    if chunks.len() != roles.len() {
+        return Err(AggregateError::RoleCount { chunks: chunks.len(), roles: roles.len() });
     }
     if params.arity < 2 {
         return Err(AggregateError::Arity { arity: params.arity });
@@ -195,21 +232,24 @@ pub fn aggregate(
         return Err(AggregateError::SrsTooSmall { k: params.srs.k() });
     }
     let vp = VerifierParams::from_srs(params.srs);
-    check_chunks(&vp, chunks)?;
+    check_chunks(&vp, chunks, roles)?;
     let mut level = chunks.to_vec();
-    let mut inputs = Inputs::Chunks;
+    let mut level_roles = roles.to_vec();
     let mut reports = Vec::new();
+    let mut depth = 0;
     while level.len() > params.arity {
         let mut next = Vec::new();
-        for group in groups(&level, params.arity) {
-            let out = prove_level(params.srs, group, inputs, model_id, Transcript::Poseidon, reports.len())?;
+        let role_groups = groups(&level_roles, params.arity);
+        for (group, group_roles) in groups(&level, params.arity).into_iter().zip(role_groups) {
+            let out = prove_level(params.srs, group, group_roles, model_id, Transcript::Poseidon, depth)?;
             reports.push(out.report);
             next.push(circuit::aggregate_snark(&vp, &out.vk, out.instances, out.proof));
         }
+        level_roles = vec![Role::Aggregate; next.len()];
         level = next;
-        inputs = Inputs::Aggregates;
+        depth += 1;
     }
-    let out = prove_level(params.srs, &level, inputs, model_id, Transcript::Evm, reports.len())?;
+    let out = prove_level(params.srs, &level, &level_roles, model_id, Transcript::Evm, depth)?;
     reports.push(out.report);
     let instances = out.instances.into_iter().next().unwrap_or_default();
     Ok(AggregatedProof {
@@ -219,20 +259,26 @@ pub fn aggregate(
         vk: out.vk,
         config: out.config,
         levels: reports,
+        srs: params.srs.kind().clone(),
+        srs_verifier_digest: vp.digest(),
     })
 }
 
 /// Checks each chunk's shape and proof, and the chain between neighbours.
-fn check_chunks(vp: &VerifierParams, chunks: &[Snark]) -> Result<(), AggregateError> {
-    for (index, chunk) in chunks.iter().enumerate() {
+fn check_chunks(vp: &VerifierParams, chunks: &[Snark], roles: &[Role]) -> Result<(), AggregateError> {
+    let mut states = Vec::with_capacity(chunks.len());
+    for (index, (chunk, &role)) in chunks.iter().zip(roles).enumerate() {
         let shape: Vec<usize> = chunk.instances.iter().map(Vec::len).collect();
-        if shape != [Inputs::Chunks.instance_len()] {
-            return Err(AggregateError::ChunkShape { index, shape });
-        }
+        let expected = role.instance_len();
+        let Some(ends) = chunk.instances.first().filter(|_| shape.len() == 1).and_then(|v| role.states(v))
+        else {
+            return Err(AggregateError::ChunkShape { index, role, shape, expected });
+        };
         verify_snark(vp, chunk).map_err(|source| AggregateError::ChunkRejected { index, source })?;
+        states.push(ends);
     }
-    for (index, pair) in chunks.windows(2).enumerate() {
-        if pair[0].instances[0][1] != pair[1].instances[0][0] {
+    for (index, pair) in states.windows(2).enumerate() {
+        if pair[0].1 != pair[1].0 {
             return Err(AggregateError::BrokenChain { index });
         }
     }

@@ -16,7 +16,8 @@ use snark_verifier_sdk::snark_verifier::util::arithmetic::fe_from_limbs;
 use snark_verifier_sdk::{NativeLoader, BITS, LIMBS, SHPLONK};
 
 use super::circuit::{
-    ACCUMULATOR_LIMBS, INPUT_COMMITMENT, MODEL_ID_HI, MODEL_ID_LO, NUM_PUBLIC_INPUTS, OUTPUT_COMMITMENT,
+    ACCUMULATOR_LIMBS, INPUT_COMMITMENT, INPUT_INDEX, INPUT_LOGIT, MODEL_ID_HI, MODEL_ID_LO,
+    NUM_PUBLIC_INPUTS, OUTPUT_COMMITMENT, OUTPUT_INDEX, OUTPUT_LOGIT,
 };
 use super::ModelId;
 use crate::verifier_params::VerifierParams;
@@ -25,7 +26,7 @@ use crate::verify::{check_instances, VerifyError};
 /// Why an aggregated proof was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum AggregateVerifyError {
-    /// The public inputs are not the aggregation circuit's sixteen values.
+    /// The public inputs are not the aggregation circuit's twenty values.
     #[error("an aggregated proof has {NUM_PUBLIC_INPUTS} public inputs, got {got}")]
     PublicInputs {
         /// The count given.
@@ -50,10 +51,23 @@ pub enum AggregateVerifyError {
 pub struct AggregatedOutputs {
     /// The model the aggregation key was made for.
     pub model_id: ModelId,
+    /// The input state: the first chunk's input commitment, index and logit.
+    pub input: [Fr; 3],
+    /// The output state: the last block's output commitment, and (when the chain ends with
+    /// the head) the next token and its logit.
+    pub output: [Fr; 3],
+}
+
+impl AggregatedOutputs {
     /// The first chunk's input commitment.
-    pub input_commitment: Fr,
-    /// The last chunk's output commitment.
-    pub output_commitment: Fr,
+    pub fn input_commitment(&self) -> Fr {
+        self.input[0]
+    }
+
+    /// The last block's output commitment.
+    pub fn output_commitment(&self) -> Fr {
+        self.output[0]
+    }
 }
 
 /// Verifies an aggregated proof against the aggregation verifying key `vk` (which fixes the
@@ -95,8 +109,8 @@ pub fn verify_aggregated(
         .map_err(|_| AggregateVerifyError::AccumulatorPairing)?;
     Ok(AggregatedOutputs {
         model_id,
-        input_commitment: instances[INPUT_COMMITMENT],
-        output_commitment: instances[OUTPUT_COMMITMENT],
+        input: [instances[INPUT_COMMITMENT], instances[INPUT_INDEX], instances[INPUT_LOGIT]],
+        output: [instances[OUTPUT_COMMITMENT], instances[OUTPUT_INDEX], instances[OUTPUT_LOGIT]],
     })
 }
 

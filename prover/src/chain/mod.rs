@@ -15,12 +15,14 @@
 //! source: [`check_keys`] rebuilds every verifying key from the model and accepts the file
 //! only if it is exactly the model's.
 
+mod aggregate;
 mod check;
 mod chunk;
 mod keys_file;
 mod plan;
 mod run;
 
+pub use aggregate::{aggregate_bundle, chain_roles, chain_snarks, model_id_of};
 pub use check::{check_keys, chunk_vk};
 pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
 pub use keys_file::{ChunkKey, ModelKeys};

@@ -90,6 +90,9 @@ pub enum ChainError {
     /// A chunk proof or the bundle is invalid.
     #[error("{0}")]
     Bundle(#[from] BundleError),
+    /// The chunk proofs could not be aggregated.
+    #[error("aggregation: {0}")]
+    Aggregate(#[from] crate::aggregate::AggregateError),
     /// A chunk's public instances are not `[input commitment, output commitment]`.
     #[error("chunk {index}: public instances are not one column of two commitments")]
     InstanceShape {
