@@ -42,6 +42,22 @@ fn quantize_then_run_the_quantized_file() {
     assert_eq!(r["model_id"].as_str(), Some(id.as_str()));
     assert_eq!(r["tokens"], serde_json::json!([5, 6, 7]));
     assert_eq!(r["float_source"], "dequantized");
+
+    // The plan of a quantized file is the chain `prove` makes, with the real layouts.
+    let p =
+        json(&zkinfer(&["plan", out.to_str().expect("utf8"), "--tokens", "4", "--max-k", "17", "--json"]));
+    assert_eq!((p["layout"].as_str(), p["model_id"].as_str()), (Some("real"), Some(id.as_str())));
+    let chunks = p["chunks"].as_array().expect("chunks");
+    let whats: Vec<&str> = chunks.iter().filter_map(|c| c["what"].as_str()).collect();
+    assert_eq!(whats, ["block 0 (Both)", "block 1 (Both)", "head, vocabulary 0..256"], "{p}");
+    for c in chunks {
+        assert!(c["k"].as_u64().is_some_and(|k| (15..=17).contains(&k)), "{c}");
+        assert!(
+            c["advice_columns"].as_u64().is_some_and(|a| a > 10) && c["lookups"].as_u64() > Some(0),
+            "{c}"
+        );
+        assert!(c["prove_seconds"].as_f64().is_some_and(|s| s > 1.0), "{c}");
+    }
 }
 
 #[test]

@@ -139,7 +139,13 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     assert!(!o.status.success() && err.contains("refusing rather than being killed halfway"), "{err}");
     assert!(!agg.exists(), "nothing written");
     let o = zkinfer(&["aggregate", s(&d.join("flipped.zkb")), "--keys", s(&keys), "--estimate"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("hashes to"));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("checksum"));
+    let mut t = honest.clone();
+    t.chunks[1].proof[40] ^= 1;
+    t.write(&d.join("bad-proof.zkb")).expect("write");
+    let o = zkinfer(&["aggregate", s(&d.join("bad-proof.zkb")), "--keys", s(&keys), "--estimate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("the bundle does not verify; nothing to aggregate"), "{err}");
 
     // An aggregated-proof file that is cut short is named as such by verify and export.
     std::fs::write(&agg, b"ZKIAGG\0\x02\x10\0\0\0{").expect("write");
