@@ -42,12 +42,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::cache_dir::{cache_root, write_atomic, CACHE_ENV};
+use crate::rle;
 use crate::srs::{Srs, MAX_K};
 
 const MAGIC: &[u8; 8] = b"ZKIPKEY\0";
 const FORMAT_VERSION: u32 = 1;
 /// Changes whenever the key encoding could change: our format or the halo2 fork's.
-const CACHE_TAG: &[u8] = b"zkinfer-keycache-v1/halo2-axiom-0.5.3/no-selector-compression";
+const CACHE_TAG: &[u8] = b"zkinfer-keycache-v2/halo2-axiom-0.5.3/selectors-compressed";
+/// Magic of [`vk_to_bytes`]: version 1 is halo2's `Processed` vk, run-length encoded.
+const VK_MAGIC: &[u8; 5] = b"ZKVK\x01";
+/// The most bytes a verifying key may decode to (a compressed-selector key holds one bit
+/// per row per selector: 12 MB for 96 selectors at `k = 20`).
+const MAX_VK_BYTES: usize = 1 << 28;
 const HEADER_LEN: u64 = 8 + 4 + 32;
 const TRAILER_LEN: u64 = 8 + 32;
 
@@ -124,27 +130,64 @@ impl<'de> Deserialize<'de> for VkHash {
 pub fn vk_hash(vk: &VerifyingKey<G1Affine>) -> VkHash {
     let mut hasher = Sha256::new();
     hasher.update(b"zkinfer-vk-v1\0");
-    hasher.update(vk_to_bytes(vk));
+    hasher.update(vk.to_bytes(SerdeFormat::Processed));
     hasher.update(vk.transcript_repr().to_repr());
     VkHash(hasher.finalize().into())
 }
 
-/// The vk in halo2's compressed encoding, e.g. to ship beside a model manifest.
+/// How keygen lays out selectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selectors {
+    /// halo2 folds selectors that are never on in the same row into shared fixed columns,
+    /// within the constraint system's degree: fewer fixed columns (less keygen time, proving
+    /// key memory and proof size; fewer commitments for an aggregating verifier), at the price
+    /// of a verifying key that stores every selector's bits (run-length encoded by
+    /// [`vk_to_bytes`]). The chunk circuits' setting.
+    Compressed,
+    /// One fixed column per selector.
+    Separate,
+}
+
+/// The vk as `ZKVK\x01` then halo2's `Processed` encoding run-length encoded ([`crate::rle`]),
+/// e.g. to ship in a keys file.
 pub fn vk_to_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
-    vk.to_bytes(SerdeFormat::Processed)
+    let mut out = VK_MAGIC.to_vec();
+    out.extend(rle::pack(&vk.to_bytes(SerdeFormat::Processed)));
+    out
 }
 
 /// Reads a vk written by [`vk_to_bytes`]; the gates come from the circuit type `C` and its
 /// `params`, so the result must be checked against a trusted [`vk_hash`].
 ///
-/// halo2's reader trusts the header: it allocates by the `k` it finds and asserts the
-/// circuit fits the field's FFT domain. The header is checked first (version 2, `k` in
-/// `1..=MAX_K`, no selector compression, which [`keygen`] never uses) and any remaining
-/// panic inside halo2 is caught and returned as an error.
+/// halo2's reader trusts the header: it allocates by the `k` it finds (for every selector,
+/// `2^k` booleans when selectors are compressed) and asserts the circuit fits the field's
+/// FFT domain. The header is checked first (version 2, `k` in `1..=MAX_K`, a compression flag
+/// of 0 or 1, and, with compressed selectors, enough bytes to hold them: a short file cannot
+/// claim a huge `k`) and any remaining panic inside halo2 is caught and returned as an error.
 pub fn vk_from_bytes<C: Circuit<Fr>>(
     bytes: &[u8],
     params: C::Params,
-) -> Result<VerifyingKey<G1Affine>, KeyError> {
+) -> Result<VerifyingKey<G1Affine>, KeyError>
+where
+    C::Params: Clone,
+{
+    let bad = |reason: String| KeyError::BadVk(io::Error::new(io::ErrorKind::InvalidData, reason));
+    let packed = bytes
+        .strip_prefix(VK_MAGIC.as_slice())
+        .ok_or_else(|| bad("not a zkinfer verifying key (bad magic or version)".into()))?;
+    let bytes = rle::unpack(packed, MAX_VK_BYTES).map_err(|e| bad(e.to_string()))?;
+    vk_from_halo2_bytes::<C>(&bytes, params)
+}
+
+/// Reads a vk in halo2's plain `Processed` encoding (what [`vk_to_bytes`] wraps; keys files
+/// of format v1 hold it), with the checks of [`vk_from_bytes`].
+pub fn vk_from_halo2_bytes<C: Circuit<Fr>>(
+    bytes: &[u8],
+    params: C::Params,
+) -> Result<VerifyingKey<G1Affine>, KeyError>
+where
+    C::Params: Clone,
+{
     let bad = |reason: String| KeyError::BadVk(io::Error::new(io::ErrorKind::InvalidData, reason));
     let [version, k0, k1, k2, k3, compress, ..] = *bytes else {
         return Err(bad(format!("{} bytes is too short for a verifying key", bytes.len())));
@@ -156,8 +199,21 @@ pub fn vk_from_bytes<C: Circuit<Fr>>(
     if !(1..=MAX_K).contains(&k) {
         return Err(bad(format!("k = {k} is outside 1..={MAX_K}")));
     }
-    if compress != 0 {
-        return Err(bad("compressed selectors are not supported".into()));
+    match compress {
+        0 => {}
+        1 => {
+            let mut cs = ConstraintSystem::<Fr>::default();
+            let _config = C::configure_with_params(&mut cs, params.clone());
+            let selector_bytes = (cs.num_selectors() as u64) * (1u64 << k).div_ceil(8);
+            if (bytes.len() as u64) < selector_bytes {
+                return Err(bad(format!(
+                    "{} bytes cannot hold {} selectors of 2^{k} rows",
+                    bytes.len(),
+                    cs.num_selectors()
+                )));
+            }
+        }
+        flag => return Err(bad(format!("selector compression flag {flag} is not 0 or 1"))),
     }
     let mut reader = bytes;
     let read = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -175,16 +231,26 @@ pub fn vk_from_bytes<C: Circuit<Fr>>(
 
 /// Generates the verifying and proving keys for `circuit` with `2^srs.k()` rows (downsize
 /// the SRS to the circuit's `k` first); one synthesis. The proving key holds the verifying
-/// key: `pk.get_vk()`. Selector compression is off (halo2-axiom's default), so gate degrees
-/// stay what the circuit declares.
+/// key: `pk.get_vk()`. Selectors are compressed (halo2 keeps every gate within the
+/// constraint system's degree).
 pub fn keygen<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<ProvingKey<G1Affine>, KeyError> {
-    keygen_pk2(srs.params(), circuit, false).map_err(|source| KeyError::Keygen { k: srs.k(), source })
+    keygen_with(srs, circuit, Selectors::Compressed)
+}
+
+/// [`keygen`] with the selector layout chosen.
+pub fn keygen_with<C: Circuit<Fr>>(
+    srs: &Srs,
+    circuit: &C,
+    selectors: Selectors,
+) -> Result<ProvingKey<G1Affine>, KeyError> {
+    keygen_pk2(srs.params(), circuit, selectors == Selectors::Compressed)
+        .map_err(|source| KeyError::Keygen { k: srs.k(), source })
 }
 
 /// Only the verifying key of `circuit` (what a verifier needs; the proving key's cosets are
 /// not computed), with the same settings as [`keygen`].
 pub fn keygen_vk<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<VerifyingKey<G1Affine>, KeyError> {
-    keygen_vk_custom(srs.params(), circuit, false).map_err(|source| KeyError::Keygen { k: srs.k(), source })
+    keygen_vk_custom(srs.params(), circuit, true).map_err(|source| KeyError::Keygen { k: srs.k(), source })
 }
 
 /// A cheap identity for a circuit's keys (see the module docs).

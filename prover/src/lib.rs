@@ -10,6 +10,7 @@
 //! - [`verifier_params`]: the three points a KZG verifier needs, instead of a whole SRS.
 //! - [`keys`]: keygen, the verifying-key hash a model manifest lists, an on-disk key cache.
 //! - [`mod@prove`] and [`mod@verify`]: one circuit, one proof.
+//! - [`rle`]: the run-length encoding that keeps compressed-selector verifying keys small.
 //! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation, and run its native
 //!   verifier as a pre-flight check.
 //! - [`bundle`]: the versioned file that carries every chunk proof of one inference.
@@ -26,6 +27,7 @@ pub mod chain;
 pub mod evm;
 pub mod keys;
 pub mod prove;
+pub mod rle;
 pub mod snark;
 pub mod srs;
 pub mod verifier_params;
@@ -37,7 +39,9 @@ pub use aggregate::{
 };
 pub use bundle::{Bundle, BundleError, ChunkProof};
 pub use evm::{calldata, export_solidity, EvmError, Solc};
-pub use keys::{keygen, keygen_vk, vk_hash, CacheStatus, KeyCache, KeyError, ShapeId, VkHash};
+pub use keys::{
+    keygen, keygen_vk, keygen_with, vk_hash, CacheStatus, KeyCache, KeyError, Selectors, ShapeId, VkHash,
+};
 pub use prove::{prove, prove_with_rng, Proof, ProveError};
 pub use snark::{to_snark, verify_snark, SnarkError};
 pub use srs::{Srs, SrsCache, SrsError, SrsKind};

@@ -8,6 +8,7 @@ use std::time::Instant;
 use common::{temp_dir, Op, TestCircuit, K, ROWS};
 use zkinfer_prover::halo2_proofs::circuit::Value;
 use zkinfer_prover::keys::{vk_from_bytes, vk_to_bytes};
+use zkinfer_prover::rle;
 use zkinfer_prover::snark::{to_snark, verify_snark};
 use zkinfer_prover::{
     keygen, prove, verify, vk_hash, CacheStatus, Fr, KeyCache, ProveError, ShapeId, Srs, VerifierParams,
@@ -180,15 +181,32 @@ fn vk_bytes_round_trip_and_hash_binds_the_gates() {
     padded.push(0);
     assert!(vk_from_bytes::<TestCircuit>(&padded, Op::Mul).is_err(), "trailing bytes");
     assert!(vk_from_bytes::<TestCircuit>(&bytes[..bytes.len() - 1], Op::Mul).is_err(), "truncated");
-    for (offset, value, what) in [(0, 9, "version"), (1, 60, "k"), (4, 0x80, "k"), (5, 1, "compression")] {
-        let mut bad = bytes.clone();
+    assert!(vk_from_bytes::<TestCircuit>(&bytes[1..], Op::Mul).is_err(), "no magic");
+
+    // Tampered headers inside the run-length encoding (selectors are compressed: flag 1).
+    let raw = rle::unpack(&bytes[5..], 1 << 20).expect("the vk decodes");
+    assert_eq!(raw[5], 1, "keygen compresses selectors");
+    let encode = |raw: &[u8]| [&bytes[..5], rle::pack(raw).as_slice()].concat();
+    assert_eq!(encode(&raw), bytes, "the encoding is deterministic");
+    for (offset, value, what) in [
+        (0, 9, "version"),
+        (1, 60, "k"),
+        (4, 0x80, "k"),
+        (5, 2, "compression flag"),
+        (1, 26, "selectors for 2^26 rows"),
+    ] {
+        let mut bad = raw.clone();
         bad[offset] = value;
-        let err = vk_from_bytes::<TestCircuit>(&bad, Op::Mul).expect_err(what);
+        let err = vk_from_bytes::<TestCircuit>(&encode(&bad), Op::Mul).expect_err(what);
         assert!(err.to_string().contains("invalid verifying key"), "{what}: {err}");
     }
-    let mut huge_k = bytes.clone();
+    let mut bomb = bytes[..5].to_vec();
+    bomb.extend([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
+    let err = vk_from_bytes::<TestCircuit>(&bomb, Op::Mul).expect_err("decodes to 4 GiB");
+    assert!(err.to_string().contains("decodes to more than"), "{err}");
+    let mut huge_k = raw.clone();
     huge_k[1] = 28;
-    assert!(vk_from_bytes::<TestCircuit>(&huge_k, Op::Mul).is_err(), "k too big for the FFT domain");
+    assert!(vk_from_bytes::<TestCircuit>(&encode(&huge_k), Op::Mul).is_err(), "k too big for the FFT domain");
     assert!(vk_from_bytes::<TestCircuit>(&bytes[..3], Op::Mul).is_err(), "no header");
     assert_eq!(
         vk_hash(mul.get_vk()).to_string().parse::<zkinfer_prover::VkHash>().ok(),

@@ -20,7 +20,7 @@ use snark_verifier_sdk::{NativeLoader, Snark};
 use super::circuit::{self, Role};
 use super::verify::verify_aggregated;
 use super::{AggregateError, ModelId};
-use crate::keys::keygen;
+use crate::keys::{keygen_with, Selectors};
 use crate::prove::{panic_message, prove, ProveError};
 use crate::srs::Srs;
 use crate::verifier_params::VerifierParams;
@@ -88,7 +88,7 @@ pub fn prove_level(
             model_id,
         );
         let config = circuit.calculate_params(Some(MINIMUM_ROWS));
-        let pk = keygen(srs, &circuit);
+        let pk = keygen_with(srs, &circuit, Selectors::Separate);
         (pk, config, circuit.break_points())
     })?;
     let pk = pk?;

@@ -1,17 +1,19 @@
 //! The verifying keys of a model's chain: what a verifier trusts, written by `setup`.
 //!
-//! JSON, format `zkinfer-keys-v1`:
+//! JSON, format `zkinfer-keys-v2`:
 //!
 //! ```json
-//! { "format": "zkinfer-keys-v1", "model_id": "…", "tokens": 4,
+//! { "format": "zkinfer-keys-v2", "model_id": "…", "tokens": 4,
 //!   "srs_verifier_digest": "<64 hex>",
 //!   "chunks": [ { "index": 0, "kind": { "Block": { "layer": 0, "part": "Both", "shape": { … } } },
 //!                 "vk_hash": "<64 hex>", "vk": "<hex of the verifying key>" },
 //!               { "index": 2, "kind": { "Head": { "lo": 0, "hi": 256, "shape": { … } } }, … } ] }
 //! ```
 //!
-//! Reading checks every field, that chunk indices run 0, 1, 2, …, that every vk parses
-//! for its shape and hashes to its `vk_hash`.
+//! `vk` is [`vk_to_bytes`] (run-length encoded, compressed selectors); files of format
+//! `zkinfer-keys-v1` (halo2's plain vk encoding) are still read. Reading checks every field,
+//! that chunk indices run 0, 1, 2, …, that every vk parses for its shape and hashes to its
+//! `vk_hash`.
 
 use std::path::Path;
 
@@ -24,9 +26,11 @@ use zkinfer_circuits::head::HeadCircuit;
 use super::plan::ChunkKind;
 
 use super::ChainError;
-use crate::keys::{vk_from_bytes, vk_hash, vk_to_bytes, VkHash};
+use crate::keys::{vk_from_bytes, vk_from_halo2_bytes, vk_hash, vk_to_bytes, VkHash};
 
-const FORMAT: &str = "zkinfer-keys-v1";
+const FORMAT: &str = "zkinfer-keys-v2";
+/// The format before verifying keys were run-length encoded; still read.
+const FORMAT_V1: &str = "zkinfer-keys-v1";
 
 /// One chunk's verifying key and what it proves.
 #[derive(Clone, Debug)]
@@ -98,9 +102,12 @@ impl ModelKeys {
     pub fn from_json(text: &str) -> Result<Self, ChainError> {
         let bad = |reason: String| ChainError::BadKeys(reason);
         let file: File = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-        if file.format != FORMAT {
-            return Err(bad(format!("format {:?}, expected {FORMAT:?}", file.format)));
-        }
+        // Version 1 held halo2's plain vk encoding (keys made before selector compression).
+        let plain = match file.format.as_str() {
+            FORMAT => false,
+            FORMAT_V1 => true,
+            other => return Err(bad(format!("format {other:?}, expected {FORMAT:?}"))),
+        };
         let digest: [u8; 32] = hex::decode(&file.srs_verifier_digest)
             .ok()
             .and_then(|d| d.try_into().ok())
@@ -111,9 +118,11 @@ impl ModelKeys {
                 return Err(bad(format!("chunk {i} has index {}", c.index)));
             }
             let bytes = hex::decode(&c.vk).map_err(|e| bad(format!("chunk {i}: vk is not hex: {e}")))?;
-            let vk = match c.kind {
-                ChunkKind::Block { shape, .. } => vk_from_bytes::<BlockCircuit>(&bytes, shape),
-                ChunkKind::Head { shape, .. } => vk_from_bytes::<HeadCircuit>(&bytes, shape),
+            let vk = match (c.kind, plain) {
+                (ChunkKind::Block { shape, .. }, false) => vk_from_bytes::<BlockCircuit>(&bytes, shape),
+                (ChunkKind::Head { shape, .. }, false) => vk_from_bytes::<HeadCircuit>(&bytes, shape),
+                (ChunkKind::Block { shape, .. }, true) => vk_from_halo2_bytes::<BlockCircuit>(&bytes, shape),
+                (ChunkKind::Head { shape, .. }, true) => vk_from_halo2_bytes::<HeadCircuit>(&bytes, shape),
             }
             .map_err(|e| bad(format!("chunk {i}: {e}")))?;
             let got = vk_hash(&vk);
