@@ -24,6 +24,12 @@ fn token(index: Fr) -> Result<u64> {
 }
 
 pub fn run(a: &VerifyArgs, agg: AggregatedProof) -> Result<()> {
+    if a.keys.is_some() || a.rebuild_keys {
+        bail!(
+            "--keys and --rebuild-keys are for bundles: an aggregated proof's key fixes every chunk key \
+             (pin it with --expect-vk)"
+        );
+    }
     let params = verifier_params(&agg, a.srs.as_deref())?;
     let start = Instant::now();
     let outputs = agg.verify(&params)?;
