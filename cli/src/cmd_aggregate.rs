@@ -45,9 +45,27 @@ pub fn run(a: AggregateArgs) -> Result<()> {
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.bundle));
     let keys = ModelKeys::read(&keys_path).with_context(|| format!("keys {}", keys_path.display()))?;
     let srs_cache = SrsCache::from_env()?;
-    // The chunks are checked first with the three verifier points, before any large SRS is built.
-    let vp = match &a.srs {
-        Some(p) => VerifierParams::from_srs(&Srs::load(p).with_context(|| format!("SRS {}", p.display()))?),
+    // A given SRS file is loaded once (and checked for size before any work); the dev SRS of
+    // the aggregation's size is only built after the estimate says the run fits, and the
+    // chunks are checked first with the three verifier points of its smallest size.
+    let file_srs = match &a.srs {
+        Some(p) => {
+            let mut srs = Srs::load(p).with_context(|| format!("SRS {}", p.display()))?;
+            if srs.k() < a.k {
+                bail!(
+                    "the SRS {} has k = {}, the aggregation circuits need k = {}",
+                    p.display(),
+                    srs.k(),
+                    a.k
+                );
+            }
+            srs.downsize(a.k)?;
+            Some(srs)
+        }
+        None => None,
+    };
+    let vp = match &file_srs {
+        Some(srs) => VerifierParams::from_srs(srs),
         None => VerifierParams::from_srs(&srs_cache.insecure(4)?),
     };
     let outcome =
@@ -91,17 +109,8 @@ pub fn run(a: AggregateArgs) -> Result<()> {
             available.unwrap_or(0) as f64 / 1e9
         );
     }
-    let srs = match &a.srs {
-        Some(p) => {
-            let mut srs = Srs::load(p).with_context(|| format!("SRS {}", p.display()))?;
-            if srs.k() < a.k {
-                bail!(
-                    "the SRS {} has k = {}, the aggregation circuits need k = {}",
-                    p.display(),
-                    srs.k(),
-                    a.k
-                );
-            }
+    let srs = match file_srs {
+        Some(mut srs) => {
             srs.downsize(a.k)?;
             srs
         }

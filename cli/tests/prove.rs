@@ -138,6 +138,10 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("refusing rather than being killed halfway"), "{err}");
     assert!(!agg.exists(), "nothing written");
+    let small = zkinfer_prover::SrsCache::from_env().expect("cache").insecure_path(17);
+    let o = zkinfer(&["aggregate", b, "--srs", s(&small), "--k", "20", "--estimate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("has k = 17, the aggregation circuits need k = 20"), "{err}");
     let o = zkinfer(&["aggregate", s(&d.join("flipped.zkb")), "--keys", s(&keys), "--estimate"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("checksum"));
     let mut t = honest.clone();
