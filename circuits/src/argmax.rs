@@ -118,7 +118,7 @@ impl ArgmaxConfig {
         let gap = RangeConfig::configure(meta, "argmax gap", z, table);
         let (q_row, q_pos, q_first, q_step, q_last) =
             (meta.selector(), meta.selector(), meta.selector(), meta.selector(), meta.selector());
-        let stride = i32::try_from(range_rows(bits)).unwrap_or(i32::MAX);
+        let stride = i32::try_from(range_rows(bits, table.limb_bits)).unwrap_or(i32::MAX);
         let one = || Expression::Constant(Fr::ONE);
 
         meta.create_gate("argmax candidate", |meta| {
@@ -184,7 +184,7 @@ impl ArgmaxConfig {
 
     /// Rows one candidate uses.
     pub fn stride(&self) -> usize {
-        range_rows(self.bits)
+        self.gap.rows(self.bits)
     }
 
     /// Rows [`ArgmaxChip::assign`] uses for `n` candidates (a prior included).

@@ -149,10 +149,11 @@ impl AttentionChip {
         self.softmax.load(layouter)
     }
 
-    /// Rows one call of `shape` over `q_bits`/`k_bits`-bit inputs uses from its offset;
-    /// `Error::Synthesis` for a shape the chip cannot lay out ([`AttnLayout::new`]).
-    pub fn rows(shape: &AttnShape, q_bits: u32, k_bits: u32) -> Result<usize, Error> {
-        Ok(AttnLayout::new(shape, q_bits, k_bits)?.rows())
+    /// Rows one call of `shape` over `q_bits`/`k_bits`-bit inputs uses from its offset with
+    /// `limb`-bit range limbs; `Error::Synthesis` for a shape the chip cannot lay out
+    /// ([`AttnLayout::new`]).
+    pub fn rows(shape: &AttnShape, q_bits: u32, k_bits: u32, limb: u32) -> Result<usize, Error> {
+        Ok(AttnLayout::new(shape, q_bits, k_bits, limb)?.rows())
     }
 
     /// The honest witness for the values `q: [t, h, D]`, `k, v: [t, kv, D]`, or `None` when
@@ -180,7 +181,7 @@ impl AttentionChip {
         k: &[AssignedFr<'_>],
         v: &[AssignedFr<'_>],
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
-        let layout = AttnLayout::new(shape, q_bits, k_bits)?;
+        let layout = AttnLayout::new(shape, q_bits, k_bits, self.config.score.rescale.limb_bits())?;
         let values = |cells: &[AssignedFr<'_>]| {
             cells.iter().fold(Value::known(Some(Vec::with_capacity(cells.len()))), |acc, c| {
                 acc.zip(cell_i128(c)).map(|(acc, v)| {
@@ -211,6 +212,10 @@ impl AttentionChip {
         v: &[AssignedFr<'_>],
         w: Value<AttnWitness>,
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
+        if layout.limb != self.config.score.rescale.limb_bits() {
+            // A layout for another range table would misplace every range check.
+            return Err(Error::Synthesis);
+        }
         let a = &layout.shape;
         let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
         if q.len() != t * h * d || k.len() != t * kv * d || v.len() != t * kv * d {
@@ -219,7 +224,7 @@ impl AttentionChip {
         w.as_ref().error_if_known_and(|w| !w.fits(layout))?;
         let score_chip = ScoreChip::construct(self.config.score);
         let head_chip = HeadChip::construct(self.config.head);
-        let score_rows = layout.score.rows();
+        let score_rows = layout.score.rows(layout.limb);
         let group = h / kv;
         let mut heads: Vec<Option<AssignedFr<'v>>> = vec![None; t * h * d];
         let mut band = offset;
@@ -248,7 +253,7 @@ impl AttentionChip {
                     row.map(|r| r.softmax.clone()),
                 )?;
                 let vals: Vec<&[AssignedFr<'_>]> = (0..n).map(|s| slot(v, kv, d, s, kvh)).collect();
-                let rows_per_group = group_rows(n, &layout.head);
+                let rows_per_group = group_rows(n, &layout.head, layout.limb);
                 for g in 0..d / HEAD_LANES {
                     let out = head_chip.assign_group(
                         region,

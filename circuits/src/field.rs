@@ -57,12 +57,23 @@ pub fn pow2(n: u32) -> Fr {
     Fr::from(2u64).pow_vartime([u64::from(n)])
 }
 
-/// `⌊f / 2^(8·bytes)⌋` of the canonical representative of `f` in `[0, p)`.
-pub fn shr_bytes(f: Fr, bytes: usize) -> Fr {
+/// `⌊f / 2^bits⌋` of the canonical integer of `f` (0 when `bits ≥ 256`).
+pub fn shr_bits(f: Fr, bits: u32) -> Fr {
     let repr = f.to_repr();
+    let mut words = [0u64; 4];
+    for (w, chunk) in words.iter_mut().zip(repr.chunks_exact(8)) {
+        *w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+    }
+    let (skip, rest) = ((bits / 64) as usize, bits % 64);
+    let mut out = [0u64; 4];
+    for (i, o) in out.iter_mut().enumerate() {
+        let lo = words.get(i + skip).copied().unwrap_or(0);
+        let hi = words.get(i + skip + 1).copied().unwrap_or(0);
+        *o = if rest == 0 { lo } else { (lo >> rest) | (hi << (64 - rest)) };
+    }
     let mut shifted = [0u8; 32];
-    if bytes < 32 {
-        shifted[..32 - bytes].copy_from_slice(&repr[bytes..]);
+    for (chunk, w) in shifted.chunks_exact_mut(8).zip(out) {
+        chunk.copy_from_slice(&w.to_le_bytes());
     }
     // A right shift of a canonical value stays below p, so `from_repr` always succeeds.
     Option::from(Fr::from_repr(shifted)).unwrap_or(Fr::ZERO)
@@ -103,11 +114,14 @@ mod tests {
     #[test]
     fn shifts_by_whole_bytes() {
         let f = Fr::from(0x1234_5678u64);
-        assert_eq!(shr_bytes(f, 0), f);
-        assert_eq!(shr_bytes(f, 1), Fr::from(0x12_3456u64));
-        assert_eq!(shr_bytes(f, 3), Fr::from(0x12u64));
-        assert_eq!(shr_bytes(f, 4), Fr::ZERO);
-        assert_eq!(shr_bytes(pow2(200) + Fr::from(7u64), 25), Fr::ONE);
-        assert_eq!(shr_bytes(-Fr::ONE, 40), Fr::ZERO);
+        assert_eq!(shr_bits(f, 0), f);
+        assert_eq!(shr_bits(f, 8), Fr::from(0x12_3456u64));
+        assert_eq!(shr_bits(f, 24), Fr::from(0x12u64));
+        assert_eq!(shr_bits(f, 32), Fr::ZERO);
+        assert_eq!(shr_bits(f, 13), Fr::from(0x1234_5678u64 >> 13));
+        assert_eq!(shr_bits(pow2(200) + Fr::from(7u64), 200), Fr::ONE);
+        assert_eq!(shr_bits(pow2(130) * Fr::from(5u64), 129), Fr::from(10u64));
+        assert_eq!(shr_bits(pow2(70) + pow2(64), 63), Fr::from(130u64));
+        assert_eq!(shr_bits(-Fr::ONE, 320), Fr::ZERO);
     }
 }

@@ -63,6 +63,7 @@
 pub mod argmax;
 pub mod attention;
 pub mod block;
+pub mod cost;
 pub mod field;
 pub mod head;
 pub mod lookup;

@@ -148,11 +148,11 @@ impl NormSite {
         u64::BITS - (self.d() as u64 - 1).leading_zeros()
     }
 
-    /// Rows one token uses.
-    pub fn rows(&self) -> usize {
-        let stats =
-            range_rows(EXP_REMAINDER_BITS).max(range_rows(self.div_bits())).max(range_rows(RSQRT_MANT_BITS));
-        (self.d() * self.rescale.rows()).max(stats)
+    /// Rows one token uses with `limb`-bit range limbs.
+    pub fn rows(&self, limb: u32) -> usize {
+        let r = |bits| range_rows(bits, limb);
+        let stats = r(EXP_REMAINDER_BITS).max(r(self.div_bits())).max(r(RSQRT_MANT_BITS));
+        (self.d() * self.rescale.rows(limb)).max(stats)
     }
 }
 
@@ -564,7 +564,7 @@ impl NormChip {
 
         // Elements: one per row here, one per `rescale rows` in the rescale chip.
         let rescale = RescaleChip::construct(cfg.rescale);
-        let step = site.rescale.rows();
+        let step = cfg.rescale.rows(&site.rescale);
         let mut acc = Value::known(Fr::ZERO);
         let (mut xs, mut ys) = (Vec::with_capacity(d), Vec::with_capacity(d));
         let mut acc_cell = None;

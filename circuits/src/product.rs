@@ -195,9 +195,9 @@ impl SwigluChip {
         &self.silu
     }
 
-    /// Rows one element uses.
-    pub fn rows(gate_bits: u32, site: &RescaleSite) -> usize {
-        ExtendedLookupChip::rows(gate_bits).max(site.rows())
+    /// Rows one element uses with `limb`-bit range limbs.
+    pub fn rows(gate_bits: u32, site: &RescaleSite, limb: u32) -> usize {
+        ExtendedLookupChip::rows(gate_bits, limb).max(site.rows(limb))
     }
 
     /// One SwiGLU element at rows `offset .. offset + rows(gate_bits, site)`: copies `gate`

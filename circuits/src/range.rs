@@ -1,33 +1,34 @@
-//! Range checks by byte decomposition: `0 ≤ v < 2^bits` and `−2^(bits−1) ≤ v < 2^(bits−1)`.
+//! Range checks by limb decomposition: `0 ≤ v < 2^bits` and `−2^(bits−1) ≤ v < 2^(bits−1)`.
 //!
 //! # Limb width
 //!
-//! A value is split into [`LIMB_BITS`]`= 8`-bit limbs, each looked up in a table of
-//! `(limb, width)` pairs. Eight bits is chosen from `PROVER-COSTS.md`: the table has
-//! `2^9 − 1 = 511` rows, so it never decides a circuit's `k` (chips and chunk circuits
-//! without a 2^16 nonlinearity table can run at `k ≈ 10`), and byte-sized witnesses are
-//! small MSM scalars that commit almost for free. Wider limbs (15 bits would still fit the
-//! `k = 17` that the 2^16-row model tables force) would halve the limb cells per check,
-//! at the price of a table that dictates `k` for every circuit using a range check.
+//! A value is split into `L`-bit limbs, each looked up in a table of `(limb, width)` pairs
+//! with `2^(L+1) − 1` rows; `L` is the table's ([`RangeTableConfig::limb_bits`]), chosen by
+//! the circuit. [`LIMB_BITS`]` = 8` (a 511-row table) is the default from
+//! `PROVER-COSTS.md`: the table never decides a circuit's `k` (chips can run at `k ≈ 10`),
+//! and byte-sized witnesses are small MSM scalars that commit almost for free. A circuit
+//! whose `k` is set by something else can afford wider limbs, up to `L = k − 2` (the table
+//! then fills half the rows): a block chunk at `k = 16` uses `L = 14`, so a 45-bit
+//! remainder takes 4 limbs instead of 6, and every chip that range-checks needs fewer rows.
 //!
 //! # Layout
 //!
-//! One check of `n = ⌈bits / 8⌉` limbs uses `n + 1` rows of a single advice column `z`
+//! One check of `n = ⌈bits / L⌉` limbs uses `n + 1` rows of a single advice column `z`
 //! (a running sum, most significant part last), starting at the row of the value:
 //!
 //! | row | `z` (advice) | `offset` (fixed) | `width` (fixed) | `q_limb` | `q_end` |
 //! |---|---|---|---|---|---|
 //! | `o` | `z₀ = v` | `c` | `w₀` | 1 | 0 |
-//! | `o + i` (`0 < i < n`) | `zᵢ = ⌊(v + c) / 2^(8i)⌋` | 0 | `wᵢ` | 1 | 0 |
+//! | `o + i` (`0 < i < n`) | `zᵢ = ⌊(v + c) / 2^(L·i)⌋` | 0 | `wᵢ` | 1 | 0 |
 //! | `o + n` | `zₙ = 0` | 0 | 0 | 0 | 1 |
 //!
-//! `c = 0` for an unsigned check and `c = 2^(bits−1)` for a signed one. Every limb is 8 bits
-//! wide except the top one, `w_{n−1} = bits − 8(n − 1)`.
+//! `c = 0` for an unsigned check and `c = 2^(bits−1)` for a signed one. Every limb is `L` bits
+//! wide except the top one, `w_{n−1} = bits − L(n − 1)`.
 //!
-//! - lookup `name` (`q_limb`): `(zᵢ + offsetᵢ − 2^8·zᵢ₊₁, widthᵢ) ∈ {(l, w) : 0 ≤ l < 2^w ≤ 2^8}`;
+//! - lookup `name` (`q_limb`): `(zᵢ + offsetᵢ − 2^L·zᵢ₊₁, widthᵢ) ∈ {(l, w) : 0 ≤ l < 2^w ≤ 2^L}`;
 //! - gate `range end` (`q_end`): `z = 0`.
 //!
-//! Together: `v + c = Σ lᵢ·2^(8i)` with `0 ≤ lᵢ < 2^wᵢ`, so `0 ≤ v + c < 2^bits`. Since
+//! Together: `v + c = Σ lᵢ·2^(L·i)` with `0 ≤ lᵢ < 2^wᵢ`, so `0 ≤ v + c < 2^bits`. Since
 //! `bits ≤` [`MAX_RANGE_BITS`]` < 253`, the sum cannot wrap around the field.
 
 use halo2_proofs::arithmetic::Field;
@@ -38,53 +39,76 @@ use halo2_proofs::plonk::{
 };
 use halo2_proofs::poly::Rotation;
 
-use crate::field::{pow2, shr_bytes, AssignedFr};
+use crate::field::{pow2, shr_bits, AssignedFr};
 
-/// Bits per limb.
+/// Bits per limb of the default table (chips on their own, the head circuit).
 pub const LIMB_BITS: u32 = 8;
+
+/// Widest limb a table may have (`2^17 − 1` rows).
+pub const MAX_LIMB_BITS: u32 = 16;
 
 /// Widest range a check accepts; keeps every decomposed sum far below the field modulus.
 pub const MAX_RANGE_BITS: u32 = 240;
 
-/// Limbs a `bits`-wide check uses (0 for `bits = 0`, which proves `v = 0`).
-pub const fn limbs(bits: u32) -> usize {
-    bits.div_ceil(LIMB_BITS) as usize
+/// Limbs a `bits`-wide check uses with `limb`-bit limbs (0 for `bits = 0`, which proves
+/// `v = 0`).
+pub const fn limbs(bits: u32, limb: u32) -> usize {
+    bits.div_ceil(limb) as usize
 }
 
-/// Rows a `bits`-wide check uses, the final zero row included.
-pub const fn range_rows(bits: u32) -> usize {
-    limbs(bits) + 1
+/// Rows a `bits`-wide check uses with `limb`-bit limbs, the final zero row included.
+pub const fn range_rows(bits: u32, limb: u32) -> usize {
+    limbs(bits, limb) + 1
 }
 
-/// The shared `(limb, width)` table: all pairs with `0 ≤ limb < 2^width`, `0 ≤ width ≤ 8`.
+/// The shared `(limb, width)` table: all pairs with `0 ≤ limb < 2^width`, `0 ≤ width ≤ L`.
 ///
 /// | `value` | `width` |
 /// |---|---|
 /// | 0 | 0 |
 /// | 0, 1 | 1 |
 /// | … | … |
-/// | 0 … 255 | 8 |
+/// | 0 … 2^L − 1 | L |
 #[derive(Clone, Copy, Debug)]
 pub struct RangeTableConfig {
     /// Limb values.
     pub value: TableColumn,
     /// Widths the limb values fit in.
     pub width: TableColumn,
+    /// `L`: bits of a full limb.
+    pub limb_bits: u32,
 }
 
 impl RangeTableConfig {
-    /// Declares the two table columns.
+    /// Declares the two table columns of the default [`LIMB_BITS`]-bit table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>) -> Self {
+        Self::configure_with(meta, LIMB_BITS)
+    }
+
+    /// Declares the two table columns of a `limb_bits`-bit table.
+    ///
+    /// # Panics
+    /// If `limb_bits` is not in `1..=MAX_LIMB_BITS` (a configuration bug, not a data error).
+    pub fn configure_with(meta: &mut ConstraintSystem<Fr>, limb_bits: u32) -> Self {
+        assert!(
+            (1..=MAX_LIMB_BITS).contains(&limb_bits),
+            "limb width {limb_bits} out of 1..={MAX_LIMB_BITS}"
+        );
         let value = meta.lookup_table_column();
         let width = meta.lookup_table_column();
         meta.annotate_lookup_column(value, || "range table: limb");
         meta.annotate_lookup_column(width, || "range table: width");
-        RangeTableConfig { value, width }
+        RangeTableConfig { value, width, limb_bits }
     }
 
-    /// Rows the table occupies (`2^9 − 1`).
-    pub const fn rows() -> usize {
-        (1 << (LIMB_BITS + 1)) - 1
+    /// Rows a `limb_bits`-bit table occupies (`2^(L+1) − 1`).
+    pub const fn rows_for(limb_bits: u32) -> usize {
+        (1 << (limb_bits + 1)) - 1
+    }
+
+    /// Rows the table occupies.
+    pub const fn rows(&self) -> usize {
+        Self::rows_for(self.limb_bits)
     }
 
     /// Fills the table.
@@ -93,7 +117,7 @@ impl RangeTableConfig {
             || "range table",
             |mut table| {
                 let mut row = 0;
-                for w in 0..=LIMB_BITS {
+                for w in 0..=self.limb_bits {
                     for v in 0..(1u64 << w) {
                         table.assign_cell(|| "limb", self.value, row, || Value::known(Fr::from(v)))?;
                         table.assign_cell(
@@ -130,6 +154,18 @@ pub struct RangeConfig {
 }
 
 impl RangeConfig {
+    /// Bits of a full limb (the table's).
+    pub fn limb_bits(&self) -> u32 {
+        self.table.limb_bits
+    }
+
+    /// Rows a `bits`-wide check uses in this column.
+    pub fn rows(&self, bits: u32) -> usize {
+        range_rows(bits, self.limb_bits())
+    }
+}
+
+impl RangeConfig {
     /// Declares range checks in the advice column `z`, with a limb lookup called `name`.
     /// Enable equality on `z` only where a checked value is copied elsewhere.
     pub fn configure(
@@ -155,7 +191,7 @@ impl RangeConfig {
             let z_next = meta.query_advice(z, Rotation::next());
             let offset = meta.query_fixed(offset, Rotation::cur());
             let width = meta.query_fixed(width, Rotation::cur());
-            let limb = z_cur + offset - z_next * Expression::Constant(pow2(LIMB_BITS));
+            let limb = z_cur + offset - z_next * Expression::Constant(pow2(table.limb_bits));
             vec![(q.clone() * limb, table.value), (q * width, table.width)]
         });
 
@@ -180,7 +216,7 @@ impl RangeChip {
         &self.config
     }
 
-    /// Proves `0 ≤ v < 2^bits` on rows `offset ..= offset + limbs(bits)`; returns the cell
+    /// Proves `0 ≤ v < 2^bits` on rows `offset ..= offset + limbs(bits, L)`; returns the cell
     /// holding `v` (copy it where `v` is used).
     pub fn assign_unsigned<'v>(
         &self,
@@ -193,7 +229,7 @@ impl RangeChip {
     }
 
     /// Proves `−2^(bits−1) ≤ v < 2^(bits−1)` (`bits ≥ 1`) on rows
-    /// `offset ..= offset + limbs(bits)`; returns the cell holding `v`.
+    /// `offset ..= offset + limbs(bits, L)`; returns the cell holding `v`.
     pub fn assign_signed<'v>(
         &self,
         region: &mut Region<'_, Fr>,
@@ -219,18 +255,19 @@ impl RangeChip {
             return Err(Error::Synthesis);
         }
         let cfg = &self.config;
-        let n = limbs(bits);
+        let limb = cfg.limb_bits();
+        let n = limbs(bits, limb);
         let shifted = v.map(|v| v + shift);
         let first = region.assign_advice(cfg.z, offset, v);
         for i in 0..n {
             let row = offset + i;
             cfg.q_limb.enable(region, row)?;
-            let width = if i + 1 == n { bits - LIMB_BITS * (n as u32 - 1) } else { LIMB_BITS };
+            let width = if i + 1 == n { bits - limb * (n as u32 - 1) } else { limb };
             region.assign_fixed(cfg.width, row, Fr::from(u64::from(width)));
             if i == 0 {
                 region.assign_fixed(cfg.offset, row, shift);
             } else {
-                region.assign_advice(cfg.z, row, shifted.map(|s| shr_bytes(s, i)));
+                region.assign_advice(cfg.z, row, shifted.map(|s| shr_bits(s, limb * i as u32)));
             }
         }
         // The final row is zero for an honest value; a value out of range leaves its
@@ -257,24 +294,34 @@ mod tests {
     /// One checked value: `(v, bits, signed)`.
     type Check = (i128, u32, bool);
 
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     struct RangeCircuit {
         checks: Vec<Check>,
+        /// The table's limb width.
+        limb: u32,
     }
 
     impl Circuit<Fr> for RangeCircuit {
         type Config = RangeConfig;
         type FloorPlanner = SimpleFloorPlanner;
-        type Params = ();
+        type Params = u32;
 
         fn without_witnesses(&self) -> Self {
             self.clone()
         }
 
-        fn configure(meta: &mut ConstraintSystem<Fr>) -> RangeConfig {
-            let table = RangeTableConfig::configure(meta);
+        fn params(&self) -> u32 {
+            self.limb
+        }
+
+        fn configure_with_params(meta: &mut ConstraintSystem<Fr>, limb: u32) -> RangeConfig {
+            let table = RangeTableConfig::configure_with(meta, limb);
             let z = meta.advice_column();
             RangeConfig::configure(meta, "test range", z, table)
+        }
+
+        fn configure(meta: &mut ConstraintSystem<Fr>) -> RangeConfig {
+            Self::configure_with_params(meta, LIMB_BITS)
         }
 
         fn synthesize(&self, config: RangeConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
@@ -291,7 +338,7 @@ mod tests {
                         } else {
                             chip.assign_unsigned(&mut region, row, v, bits)?;
                         }
-                        row += range_rows(bits);
+                        row += config.rows(bits);
                     }
                     Ok(())
                 },
@@ -300,8 +347,15 @@ mod tests {
     }
 
     fn run(checks: &[Check]) -> Result<(), Vec<VerifyFailure>> {
-        let circuit = RangeCircuit { checks: checks.to_vec() };
-        let prover = MockProver::run(10, &circuit, vec![]).expect("synthesis succeeds");
+        run_with(LIMB_BITS, checks)
+    }
+
+    /// The checks in a column over a `limb`-bit table, at the smallest `k` holding both.
+    fn run_with(limb: u32, checks: &[Check]) -> Result<(), Vec<VerifyFailure>> {
+        let rows: usize = checks.iter().map(|c| range_rows(c.1, limb)).sum();
+        let k = crate::testing::k_for(rows.max(RangeTableConfig::rows_for(limb))).max(10);
+        let circuit = RangeCircuit { checks: checks.to_vec(), limb };
+        let prover = MockProver::run(k, &circuit, vec![]).expect("synthesis succeeds");
         prover.verify()
     }
 
@@ -331,7 +385,7 @@ mod tests {
     /// The failing lookup is on the top limb of the check, the only limb that can hold an
     /// excess.
     fn top_limb_failure(rows_before: usize, bits: u32) -> Vec<(String, usize)> {
-        vec![("test range".to_string(), rows_before + limbs(bits) - 1)]
+        vec![("test range".to_string(), rows_before + limbs(bits, LIMB_BITS) - 1)]
     }
 
     #[test]
@@ -345,7 +399,7 @@ mod tests {
     #[test]
     fn rejects_negative_as_unsigned() {
         let err = run(&[(5, 8, false), (-1, 16, false)]).expect_err("-1 is not unsigned");
-        assert_eq!(lookup_failures(&err), top_limb_failure(range_rows(8), 16));
+        assert_eq!(lookup_failures(&err), top_limb_failure(range_rows(8, LIMB_BITS), 16));
     }
 
     #[test]
@@ -364,9 +418,44 @@ mod tests {
         assert_eq!(constraint_failures(&err), vec![("range end".to_string(), "z = 0".to_string(), 0)]);
     }
 
+    /// Wide limbs (the block chunks' 13 to 16 bits) keep every edge: a 45-bit remainder in
+    /// 4 limbs of 13 (the top one 6 bits wide), a signed 24-bit value in 2.
+    #[test]
+    fn wide_limbs_accept_edges_and_reject_just_outside() {
+        for limb in [13, 14, 16] {
+            let mut checks = vec![(0, 0, false)];
+            for bits in [1, 6, 13, 14, 16, 17, 24, 45, 53, 95] {
+                checks.push(((1i128 << bits) - 1, bits, false));
+                checks.push((-(1i128 << (bits - 1)), bits, true));
+                checks.push(((1i128 << (bits - 1)) - 1, bits, true));
+            }
+            assert_eq!(run_with(limb, &checks), Ok(()), "limb {limb}");
+            for (v, bits, signed) in
+                [(1i128 << 45, 45, false), (-1, 45, false), (1 << 23, 24, true), (-(1 << 23) - 1, 24, true)]
+            {
+                let err = run_with(limb, &[(v, bits, signed)]).expect_err("out of range");
+                let top = limbs(bits, limb) - 1;
+                assert_eq!(
+                    lookup_failures(&err),
+                    vec![("test range".to_string(), top)],
+                    "limb {limb}, {v} in {bits}"
+                );
+            }
+        }
+    }
+
+    /// A prover who puts a full-width limb where the top limb must be narrower is caught by
+    /// the width column: 2^45 − 1 + 2^45 passes no 45-bit check, whatever the limb width.
+    #[test]
+    fn wide_limbs_bound_the_top_limb_by_its_width() {
+        assert_eq!(limbs(45, 13), 4);
+        let err = run_with(13, &[((1i128 << 46) - 1, 45, false)]).expect_err("46 bits in a 45-bit check");
+        assert_eq!(lookup_failures(&err), vec![("test range".to_string(), 3)]);
+    }
+
     #[test]
     fn rejects_bits_above_the_maximum() {
-        let circuit = RangeCircuit { checks: vec![(0, MAX_RANGE_BITS + 1, false)] };
+        let circuit = RangeCircuit { checks: vec![(0, MAX_RANGE_BITS + 1, false)], limb: LIMB_BITS };
         assert!(matches!(MockProver::run(10, &circuit, vec![]), Err(Error::Synthesis)));
     }
 }

@@ -21,7 +21,8 @@
 //!
 //! # Layout
 //!
-//! One element uses `rows = max(range_rows(n), range_rows(bits), range_rows(E))` rows from
+//! One element uses `rows = max(range_rows(n), range_rows(bits), range_rows(E))` rows (with
+//! the range table's limb width `L`, [`RescaleSite::rows`]) from
 //! its offset `o`; the three range checks run side by side in their own `z` columns:
 //!
 //! | row | `x` | `q` | `above` | `below` | `z_r` | `z_y` | `z_e` | `pow` | `half` | `lo` | `q_rescale` |
@@ -89,9 +90,10 @@ impl RescaleSite {
         self.x_bits.saturating_sub(self.shift)
     }
 
-    /// Rows one element uses.
-    pub fn rows(&self) -> usize {
-        range_rows(self.shift).max(range_rows(self.bits)).max(range_rows(self.excess_bits()))
+    /// Rows one element uses with `limb`-bit range limbs.
+    pub fn rows(&self, limb: u32) -> usize {
+        let r = |bits| range_rows(bits, limb);
+        r(self.shift).max(r(self.bits)).max(r(self.excess_bits()))
     }
 
     /// Whether `x` lies in the promised input range.
@@ -171,6 +173,16 @@ pub struct RescaleConfig {
 }
 
 impl RescaleConfig {
+    /// Bits of a full range limb (the shared table's).
+    pub fn limb_bits(&self) -> u32 {
+        self.remainder.limb_bits()
+    }
+
+    /// Rows one element of `site` uses in these columns.
+    pub fn rows(&self, site: &RescaleSite) -> usize {
+        site.rows(self.limb_bits())
+    }
+
     /// Declares the chip's columns, gate and lookups over the shared range table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, table: RangeTableConfig) -> Self {
         Self::configure_in(meta, &mut ColumnPool::fresh(), table)

@@ -178,14 +178,14 @@ impl RopeChip {
         &self.config
     }
 
-    /// Rows one pair uses.
-    pub fn pair_rows(site: &RescaleSite) -> usize {
-        2 * site.rows()
+    /// Rows one pair uses with `limb`-bit range limbs.
+    pub fn pair_rows(site: &RescaleSite, limb: u32) -> usize {
+        2 * site.rows(limb)
     }
 
-    /// Rows a whole tensor uses.
-    pub fn tensor_rows(shape: RopeShape, site: &RescaleSite) -> usize {
-        shape.pairs() * Self::pair_rows(site)
+    /// Rows a whole tensor uses with `limb`-bit range limbs.
+    pub fn tensor_rows(shape: RopeShape, site: &RescaleSite, limb: u32) -> usize {
+        shape.pairs() * Self::pair_rows(site, limb)
     }
 
     /// Rotates the values of the cells `a`, `b` by the constants `(c, s)` at rows
@@ -228,7 +228,7 @@ impl RopeChip {
         w: Value<RopeWitness>,
     ) -> Result<RopeCells<'v>, Error> {
         let cfg = &self.config;
-        let second = offset + site.rows();
+        let second = offset + cfg.rescale.rows(site);
         let (c, s) = (i128_to_fr(i128::from(c)), i128_to_fr(i128::from(s)));
         for (row, sin) in [(offset, s), (second, -s)] {
             cfg.q_rope.enable(region, row)?;
@@ -287,7 +287,7 @@ impl RopeChip {
                     let (real, imag) = self.assign_pair(region, row, a, b, constants, site)?;
                     ys[base + i] = Some(real);
                     ys[base + i + half] = Some(imag);
-                    row += Self::pair_rows(site);
+                    row += Self::pair_rows(site, self.config.rescale.limb_bits());
                 }
             }
         }

@@ -109,9 +109,9 @@ pub fn head_site(v_bits: u32) -> Result<RescaleSite, Error> {
     RescaleSite::new(PROB_FRAC, v_bits, v_bits + PROB_FRAC + 2)
 }
 
-/// Rows one head output over `t` values of `v_bits` bits uses.
-pub fn head_rows(t: usize, v_bits: u32) -> Result<usize, Error> {
-    Ok(t.max(head_site(v_bits)?.rows()))
+/// Rows one head output over `t` values of `v_bits` bits uses with `limb`-bit range limbs.
+pub fn head_rows(t: usize, v_bits: u32, limb: u32) -> Result<usize, Error> {
+    Ok(t.max(head_site(v_bits)?.rows(limb)))
 }
 
 /// Every primary witness value of one row; [`SoftmaxChip::assign_witness`] derives the

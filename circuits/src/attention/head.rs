@@ -40,9 +40,9 @@ use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 /// Value columns per head group.
 pub const HEAD_LANES: usize = 1;
 
-/// Rows a group over `n` keys uses with the head rescale `site`.
-pub fn group_rows(n: usize, site: &RescaleSite) -> usize {
-    n.max(site.rows())
+/// Rows a group over `n` keys uses with the head rescale `site` and `limb`-bit range limbs.
+pub fn group_rows(n: usize, site: &RescaleSite, limb: u32) -> usize {
+    n.max(site.rows(limb))
 }
 
 /// Every witness value of one attention row's head output.

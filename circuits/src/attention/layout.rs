@@ -16,14 +16,15 @@ pub struct AttnLayout {
     pub(crate) shape: AttnShape,
     pub(crate) score: ScoreSite,
     pub(crate) head: RescaleSite,
+    pub(crate) limb: u32,
 }
 
 impl AttnLayout {
     /// The layout of `shape` over `q_bits`/`k_bits`-bit inputs, or `Error::Synthesis` when
     /// the shape is empty, the query heads are not a multiple of the key/value heads, `D` is
     /// not a multiple of [`SCORE_LANES`](super::score::SCORE_LANES) and [`HEAD_LANES`], or a
-    /// width is out of reach.
-    pub fn new(shape: &AttnShape, q_bits: u32, k_bits: u32) -> Result<Self, Error> {
+    /// width is out of reach. `limb` is the range table's limb width.
+    pub fn new(shape: &AttnShape, q_bits: u32, k_bits: u32, limb: u32) -> Result<Self, Error> {
         let (t, h, kv) = (shape.t, shape.heads, shape.kv_heads);
         if t == 0 || h == 0 || kv == 0 || !h.is_multiple_of(kv) || !shape.head_dim.is_multiple_of(HEAD_LANES)
         {
@@ -31,7 +32,7 @@ impl AttnLayout {
         }
         let score = ScoreSite::new(shape, q_bits, k_bits)?;
         let head = head_site(shape.v.bits)?;
-        Ok(AttnLayout { shape: *shape, score, head })
+        Ok(AttnLayout { shape: *shape, score, head, limb })
     }
 
     /// The shape.
@@ -53,12 +54,12 @@ impl AttnLayout {
     /// softmax, then its `D / HEAD_LANES` head groups, stacked so the three can share
     /// columns ([`crate::pool`]).
     pub fn band_rows(&self, n: usize) -> usize {
-        self.head_start(n) + self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head)
+        self.head_start(n) + self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head, self.limb)
     }
 
     /// Where the softmax starts inside the band of a row over `n` keys.
     pub fn softmax_start(&self, n: usize) -> usize {
-        n * self.score.rows()
+        n * self.score.rows(self.limb)
     }
 
     /// Where the head groups start inside the band of a row over `n` keys.

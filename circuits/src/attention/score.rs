@@ -90,9 +90,9 @@ impl ScoreSite {
         self.head_dim / SCORE_LANES
     }
 
-    /// Rows one score uses.
-    pub fn rows(&self) -> usize {
-        self.dot_rows().max(self.rescale.rows())
+    /// Rows one score uses with `limb`-bit range limbs.
+    pub fn rows(&self, limb: u32) -> usize {
+        self.dot_rows().max(self.rescale.rows(limb))
     }
 }
 

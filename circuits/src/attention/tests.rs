@@ -100,7 +100,7 @@ struct Call {
 
 impl Call {
     fn new(shape: &AttnShape, q_bits: u32, k_bits: u32, q: &[i64], k: &[i64], v: &[i64]) -> Self {
-        let layout = AttnLayout::new(shape, q_bits, k_bits).expect("a valid shape");
+        let layout = AttnLayout::new(shape, q_bits, k_bits, crate::range::LIMB_BITS).expect("a valid shape");
         Call { layout, q_bits, k_bits, q: wide(q), k: wide(k), v: wide(v), witness: None }
     }
 
@@ -194,7 +194,12 @@ impl Circuit<Fr> for AttnCircuit {
                             if self.known { Value::known(w.clone()) } else { Value::unknown() },
                         )?,
                     };
-                    offset += AttentionChip::rows(&call.layout.shape, call.q_bits, call.k_bits)?;
+                    offset += AttentionChip::rows(
+                        &call.layout.shape,
+                        call.q_bits,
+                        call.k_bits,
+                        crate::range::LIMB_BITS,
+                    )?;
                     heads.extend(out.into_iter().map(|c| c.cell()));
                 }
                 Ok(heads)
@@ -354,7 +359,9 @@ fn forged_run() -> &'static ForgedRun {
         let honest = call.honest();
         let mut w = honest.clone();
         let band = |hh: usize, ti: usize| band_start(&layout, hh, ti);
-        let score_row = |hh: usize, ti: usize, key: usize| band(hh, ti) + key * layout.score.rows();
+        let score_row = |hh: usize, ti: usize, key: usize| {
+            band(hh, ti) + key * layout.score.rows(crate::range::LIMB_BITS)
+        };
 
         // Query head 0, token 2, key 1: the claimed dot product is one too large, and
         // everything after it is honest from there.
@@ -378,7 +385,7 @@ fn forged_run() -> &'static ForgedRun {
             let r = t + 2;
             bump_rescale(&mut w.rows[r].scores[0].rescale, &layout.score.rescale);
             rebuild(&mut w, &layout, r);
-            let top = score_row(1, 2, 0) + limbs(layout.score.rescale.shift) - 1;
+            let top = score_row(1, 2, 0) + limbs(layout.score.rescale.shift, crate::range::LIMB_BITS) - 1;
             Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
         };
 
@@ -407,7 +414,11 @@ fn forged_run() -> &'static ForgedRun {
             let row = &mut w.rows[r];
             row.softmax.probs[1] += 1;
             row.head = HeadWitness::new(&row.softmax.probs, &row.head.values, &layout.head).expect("witness");
-            let top = band(3, 1) + layout.softmax_start(2) + BLOCK_ROWS + limbs(PROB_SITE.shift) - 1;
+            let top = band(3, 1)
+                + layout.softmax_start(2)
+                + BLOCK_ROWS
+                + limbs(PROB_SITE.shift, crate::range::LIMB_BITS)
+                - 1;
             Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
         };
 
@@ -416,9 +427,10 @@ fn forged_run() -> &'static ForgedRun {
             let r = 3 * t + 2;
             let c = 11;
             bump_rescale(&mut w.rows[r].head.outputs[c], &layout.head);
-            let group_start =
-                band(3, 2) + layout.head_start(3) + c / head::HEAD_LANES * head::group_rows(3, &layout.head);
-            let top = group_start + limbs(layout.head.shift) - 1;
+            let group_start = band(3, 2)
+                + layout.head_start(3)
+                + c / head::HEAD_LANES * head::group_rows(3, &layout.head, crate::range::LIMB_BITS);
+            let top = group_start + limbs(layout.head.shift, crate::range::LIMB_BITS) - 1;
             Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
         };
 
@@ -491,24 +503,31 @@ fn forged_run_fails_nowhere_else() {
 #[test]
 fn refuses_shapes_it_cannot_lay_out() {
     let r = real();
-    let bad = |shape: AttnShape| AttentionChip::rows(&shape, r.q_bits, r.k_bits).is_err();
+    let bad =
+        |shape: AttnShape| AttentionChip::rows(&shape, r.q_bits, r.k_bits, crate::range::LIMB_BITS).is_err();
     assert!(bad(AttnShape { head_dim: 10, ..r.shape }));
     assert!(bad(AttnShape { t: 0, ..r.shape }));
     assert!(bad(AttnShape { heads: 3, ..r.shape }));
     assert!(bad(AttnShape { score: zkinfer_quantize::fixed::Scale::new(12, 33), ..r.shape }));
-    assert!(AttentionChip::rows(&r.shape, 0, r.k_bits).is_err());
-    assert!(AttentionChip::rows(&r.shape, 100, 100).is_err());
+    assert!(AttentionChip::rows(&r.shape, 0, r.k_bits, crate::range::LIMB_BITS).is_err());
+    assert!(AttentionChip::rows(&r.shape, 100, 100, crate::range::LIMB_BITS).is_err());
 }
 
 #[test]
 fn rows_match_the_documented_layout() {
     let r = real();
-    let layout = AttnLayout::new(&r.shape, r.q_bits, r.k_bits).expect("layout");
-    assert_eq!((layout.score.rescale.x_bits, layout.score.rows(), layout.score.dot_rows()), (74, 8, 4));
+    let layout = AttnLayout::new(&r.shape, r.q_bits, r.k_bits, crate::range::LIMB_BITS).expect("layout");
+    assert_eq!(
+        (layout.score.rescale.x_bits, layout.score.rows(crate::range::LIMB_BITS), layout.score.dot_rows()),
+        (74, 8, 4)
+    );
     // Scores (8 rows each), the softmax (6n + 4), then 16 head groups of 5 rows, stacked.
     assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![98, 112, 126]);
     assert_eq!((layout.softmax_start(3), layout.head_start(3)), (24, 46));
-    assert_eq!(AttentionChip::rows(&r.shape, r.q_bits, r.k_bits).ok(), Some(4 * (98 + 112 + 126)));
+    assert_eq!(
+        AttentionChip::rows(&r.shape, r.q_bits, r.k_bits, crate::range::LIMB_BITS).ok(),
+        Some(4 * (98 + 112 + 126))
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ use crate::rescale::RescaleConfig;
 use crate::residual::ResidualConfig;
 use crate::rope::RopeConfig;
 
-use super::shape::{BlockShape, MATMUL_LANES};
+use super::shape::BlockShape;
 
 /// An elementwise lane: one rescale chip and the gates that feed it, over two shared
 /// operand columns `a`, `b` (9 advice columns), plus the SiLU lookup on lane 0.
@@ -89,10 +89,10 @@ pub struct BlockConfig {
 impl BlockConfig {
     /// Declares the columns of `shape`.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: BlockShape) -> Self {
-        let range_table = RangeTableConfig::configure(meta);
+        let range_table = RangeTableConfig::configure_with(meta, shape.limb_bits);
         let instance = meta.instance_column();
         meta.enable_equality(instance);
-        let matmul = MatmulConfig::configure(meta, shape.t.max(1), MATMUL_LANES);
+        let matmul = MatmulConfig::configure(meta, shape.t.max(1), shape.matmul_lanes.max(1));
         let mut fresh = ColumnPool::fresh();
         let mut lanes: Vec<ElemLane> = (0..shape.elem_lanes.max(1))
             .map(|i| ElemLane::configure_in(meta, &mut fresh, range_table, i == 0 && shape.mlp, shape.k))

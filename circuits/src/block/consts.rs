@@ -148,9 +148,9 @@ impl AttnConsts {
         }
     }
 
-    /// Rows the attention chip takes.
-    pub fn attention_rows(&self, c: &LlamaConfig, t: usize) -> Result<usize, Error> {
-        AttentionChip::rows(&self.shape(c, t), self.q.out.bits, self.k.out.bits)
+    /// Rows the attention chip takes with `limb`-bit range limbs.
+    pub fn attention_rows(&self, c: &LlamaConfig, t: usize, limb: u32) -> Result<usize, Error> {
+        AttentionChip::rows(&self.shape(c, t), self.q.out.bits, self.k.out.bits, limb)
     }
 }
 
@@ -194,7 +194,7 @@ impl BlockConsts {
             None
         };
         if let Some(a) = &attn {
-            a.attention_rows(config, t)?;
+            a.attention_rows(config, t, crate::range::LIMB_BITS)?;
         }
         let mlp = if part.has_mlp() {
             let norm = NormSite::new(&layer.ffn_norm, resid.bits)?;

@@ -40,7 +40,10 @@ mod synth;
 pub use config::{BlockConfig, ElemLane};
 pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};
 pub use cursor::Lanes;
-pub use shape::{usable_rows, BlockShape, RowCounts, MATMUL_LANES, MIN_K, RESERVED_ROWS};
+pub use shape::{
+    limb_bits_for, usable_rows, BlockShape, RowCounts, MATMUL_LANES, MATMUL_LANE_CHOICES, MAX_K, MIN_K,
+    RESERVED_ROWS,
+};
 
 use std::sync::Arc;
 

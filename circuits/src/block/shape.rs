@@ -4,7 +4,7 @@
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
 use crate::product::SwigluChip;
-use crate::range::range_rows;
+use crate::range::{range_rows, RangeTableConfig, LIMB_BITS, MAX_LIMB_BITS};
 use crate::rope::RopeChip;
 
 use super::consts::{BlockConsts, Linear};
@@ -14,12 +14,30 @@ use super::consts::{BlockConsts, Linear};
 pub const MIN_K: u32 = 15;
 /// Rows kept free at the bottom for halo2's blinding.
 pub const RESERVED_ROWS: usize = 16;
-/// Weight lanes of the matmul chip.
+/// Weight lanes of the matmul chip in shapes from before the lanes were chosen per chunk.
 pub const MATMUL_LANES: usize = 32;
+/// Weight lane counts a shape may choose, fewest first: the fewest that fit the rows win
+/// (each lane is a fixed column over all `2^k` rows).
+pub const MATMUL_LANE_CHOICES: [usize; 5] = [8, 16, 32, 64, 128];
+/// Largest `k` the shape search tries.
+pub const MAX_K: u32 = 26;
+
+fn default_matmul_lanes() -> usize {
+    MATMUL_LANES
+}
+
+fn default_limb_bits() -> u32 {
+    LIMB_BITS
+}
+
+/// The range limb width a chunk at `k` uses: the widest whose table fits half the rows.
+pub fn limb_bits_for(k: u32) -> u32 {
+    k.saturating_sub(2).clamp(LIMB_BITS, MAX_LIMB_BITS)
+}
 
 /// The configuration parameters of a block chunk circuit: what `configure` needs to
 /// declare its columns. Derived from the constants by [`BlockShape::of`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlockShape {
     /// Tokens (the matmul chip's activation columns).
@@ -40,6 +58,29 @@ pub struct BlockShape {
     /// (only when `stacked`).
     #[serde(default)]
     pub pool_lanes: usize,
+    /// Weight lanes (fixed columns) of the matmul chip.
+    #[serde(default = "default_matmul_lanes")]
+    pub matmul_lanes: usize,
+    /// Bits of a full range-check limb ([`crate::range`]); the range table has
+    /// `2^(limb_bits + 1) − 1` rows.
+    #[serde(default = "default_limb_bits")]
+    pub limb_bits: u32,
+}
+
+impl Default for BlockShape {
+    fn default() -> Self {
+        BlockShape {
+            t: 0,
+            attention: false,
+            mlp: false,
+            elem_lanes: 0,
+            k: 0,
+            stacked: false,
+            pool_lanes: 0,
+            matmul_lanes: MATMUL_LANES,
+            limb_bits: LIMB_BITS,
+        }
+    }
 }
 
 /// Rows of each column group.
@@ -61,14 +102,22 @@ pub struct RowCounts {
 }
 
 impl RowCounts {
-    /// The rows of every group for `c`.
-    pub fn of(c: &BlockConsts) -> Self {
-        let attention_rows = c.attn.as_ref().and_then(|a| a.attention_rows(&c.config, c.t).ok()).unwrap_or(0);
+    /// The rows of every group for `c` in the columns of `shape` (its matmul lanes and
+    /// range limb width).
+    pub fn of(c: &BlockConsts, shape: &BlockShape) -> Self {
+        Self::with(c, shape.limb_bits, shape.matmul_lanes)
+    }
+
+    /// The rows of every group for `c` with `limb`-bit range limbs and `lanes` matmul
+    /// weight lanes.
+    pub fn with(c: &BlockConsts, limb: u32, lanes: usize) -> Self {
+        let attention_rows =
+            c.attn.as_ref().and_then(|a| a.attention_rows(&c.config, c.t, limb).ok()).unwrap_or(0);
         let (t, d) = (c.t, c.config.hidden_size);
-        let lin = |l: &Linear| t * l.rows() * l.site.rows();
-        let mm = |l: &Linear| MatmulConfig::rows_for(l.rows(), l.cols(), MATMUL_LANES);
+        let lin = |l: &Linear| t * l.rows() * l.site.rows(limb);
+        let mm = |l: &Linear| MatmulConfig::rows_for(l.rows(), l.cols(), lanes);
         let mut r = RowCounts {
-            elem: t * d * range_rows(c.resid.bits),
+            elem: t * d * range_rows(c.resid.bits, limb),
             poseidon: 2 * PoseidonChip::rows(t * d),
             attention: attention_rows,
             ..RowCounts::default()
@@ -76,17 +125,17 @@ impl RowCounts {
         if let Some(a) = &c.attn {
             let cfg = &c.config;
             let pairs = |heads: usize| t * heads * cfg.head_dim / 2;
-            r.norm += t * a.norm.rows();
+            r.norm += t * a.norm.rows(limb);
             r.matmul += mm(&a.q) + mm(&a.k) + mm(&a.v) + mm(&a.o);
-            r.elem += lin(&a.q) + lin(&a.k) + lin(&a.v) + lin(&a.o) + t * d * c.residual.rows();
-            r.elem += pairs(cfg.num_attention_heads) * RopeChip::pair_rows(&a.rope_q)
-                + pairs(cfg.num_key_value_heads) * RopeChip::pair_rows(&a.rope_k);
+            r.elem += lin(&a.q) + lin(&a.k) + lin(&a.v) + lin(&a.o) + t * d * c.residual.rows(limb);
+            r.elem += pairs(cfg.num_attention_heads) * RopeChip::pair_rows(&a.rope_q, limb)
+                + pairs(cfg.num_key_value_heads) * RopeChip::pair_rows(&a.rope_k, limb);
         }
         if let Some(m) = &c.mlp {
-            r.norm += t * m.norm.rows();
+            r.norm += t * m.norm.rows(limb);
             r.matmul += mm(&m.gate) + mm(&m.up) + mm(&m.down);
-            r.swiglu = t * m.gate.rows() * SwigluChip::rows(m.gate.out.bits, &m.swiglu);
-            r.elem += lin(&m.gate) + lin(&m.up) + lin(&m.down) + r.swiglu + t * d * c.residual.rows();
+            r.swiglu = t * m.gate.rows() * SwigluChip::rows(m.gate.out.bits, &m.swiglu, limb);
+            r.elem += lin(&m.gate) + lin(&m.up) + lin(&m.down) + r.swiglu + t * d * c.residual.rows(limb);
         }
         r
     }
@@ -121,32 +170,72 @@ pub const MAX_POOL_LANES: usize = 3;
 impl BlockShape {
     /// The shape of the chunk with constants `c`: the cheapest by [`BlockShape::cost`] of
     /// RMSNorm, Poseidon and the attention side by side in their own columns, or stacked in
-    /// shared columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; each at
-    /// the smallest `k ≥ MIN_K` holding every group, with as many lanes of their own as the
+    /// shared columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; at the
+    /// smallest `k ≥ MIN_K` holding every group and the next one, each with the widest
+    /// range limbs its `k` allows ([`limb_bits_for`]), the fewest matmul weight lanes that
+    /// fit ([`MATMUL_LANE_CHOICES`]) and as many elementwise lanes of their own as the
     /// elementwise work then needs (a lane is 9 advice columns, cheaper than doubling the
     /// rows of every column).
     pub fn of(c: &BlockConsts) -> Self {
-        let rows = RowCounts::of(c);
-        let side = Self::fit(c, &rows, false, 0);
-        let stacked = (0..=MAX_POOL_LANES)
-            .map(|p| Self::fit(c, &rows, true, p))
-            .filter(|s| s.pool_lanes == 0 || budget(s.k) > rows.stacked());
-        let mut best = (side, side.cost());
-        for shape in stacked {
-            let cost = shape.cost();
-            if cost < best.1 {
-                best = (shape, cost);
+        let mut best: Option<(BlockShape, f64)> = None;
+        let mut tried_after_first = 0;
+        for k in MIN_K..=MAX_K {
+            let limb = limb_bits_for(k);
+            if RangeTableConfig::rows_for(limb) > usable_rows(k) {
+                continue;
+            }
+            let Some(lanes) = MATMUL_LANE_CHOICES
+                .into_iter()
+                .find(|&l| usable_rows(k) >= RowCounts::with(c, limb, l).matmul)
+            else {
+                continue;
+            };
+            let rows = RowCounts::with(c, limb, lanes);
+            let layouts = std::iter::once(Self::fit(c, &rows, k, limb, lanes, false, 0))
+                .chain((0..=MAX_POOL_LANES).map(|p| Self::fit(c, &rows, k, limb, lanes, true, p)))
+                .flatten()
+                .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked());
+            let mut found = false;
+            for shape in layouts {
+                found = true;
+                let cost = shape.cost();
+                if best.is_none_or(|(_, b)| cost < b) {
+                    best = Some((shape, cost));
+                }
+            }
+            if best.is_some() {
+                tried_after_first += usize::from(found);
+                if tried_after_first >= 2 {
+                    break;
+                }
             }
         }
-        best.0
+        best.map(|(s, _)| s).unwrap_or(BlockShape {
+            t: c.t,
+            attention: c.attn.is_some(),
+            mlp: c.mlp.is_some(),
+            elem_lanes: 1,
+            k: MAX_K + 1,
+            stacked: true,
+            pool_lanes: 0,
+            matmul_lanes: MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1],
+            limb_bits: MAX_LIMB_BITS,
+        })
     }
 
-    /// The smallest `k` and lanes for one layout (`pool_lanes` get no rows when the stacked
-    /// chips fill the shared columns).
-    fn fit(c: &BlockConsts, rows: &RowCounts, stacked: bool, pool_lanes: usize) -> Self {
-        let mut k = MIN_K;
-        while usable_rows(k) < rows.tallest_fixed_group(stacked) || budget(k) <= rows.swiglu {
-            k += 1;
+    /// One layout at `k`, or `None` when its fixed groups or SwiGLU do not fit (`pool_lanes`
+    /// get no rows when the stacked chips fill the shared columns).
+    fn fit(
+        c: &BlockConsts,
+        rows: &RowCounts,
+        k: u32,
+        limb_bits: u32,
+        matmul_lanes: usize,
+        stacked: bool,
+        pool_lanes: usize,
+    ) -> Option<Self> {
+        if usable_rows(k) < rows.tallest_fixed_group(stacked) || budget(k) <= rows.swiglu {
+            return None;
         }
         let pool_room = budget(k).saturating_sub(rows.stacked());
         // SwiGLU stays on lane 0 (the SiLU table's), at the end of its rows; the rest fills
@@ -158,14 +247,24 @@ impl BlockShape {
             elem_lanes += 1;
         }
         let (attention, mlp) = (c.attn.is_some(), c.mlp.is_some());
-        BlockShape { t: c.t, attention, mlp, elem_lanes, k, stacked, pool_lanes }
+        Some(BlockShape {
+            t: c.t,
+            attention,
+            mlp,
+            elem_lanes,
+            k,
+            stacked,
+            pool_lanes,
+            matmul_lanes,
+            limb_bits,
+        })
     }
 
-    /// The proving cost model of `../shared/PROVER-COSTS.md` in advice-column units: every
-    /// advice column over `2^k` rows, and every lookup argument as about 4.5 columns.
+    /// The proving cost of the shape's columns over its `2^k` rows, in advice-column units
+    /// ([`crate::cost::column_cost`]).
     pub fn cost(&self) -> f64 {
         let mut cs = halo2_proofs::plonk::ConstraintSystem::default();
         super::BlockConfig::configure(&mut cs, *self);
-        (cs.num_advice_columns() as f64 + 4.5 * cs.lookups().len() as f64) * (1u64 << self.k) as f64
+        crate::cost::column_cost(&cs) * (1u64 << self.k) as f64
     }
 }

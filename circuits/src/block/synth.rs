@@ -62,7 +62,7 @@ fn int_values(cells: &[AssignedFr<'_>]) -> Result<Value<Vec<i64>>, Error> {
 impl<'c> Synth<'c> {
     pub fn new(cfg: &'c BlockConfig, c: &'c BlockConsts) -> Self {
         let (shape, cap) = (cfg.shape, usable_rows(cfg.shape.k));
-        let rows = RowCounts::of(c);
+        let rows = RowCounts::of(c, &shape);
         // Lanes in the shared columns take the rows below the stacked chips, which then
         // must stay above them.
         let (pool_lanes, shared_cap) =
@@ -72,6 +72,11 @@ impl<'c> Synth<'c> {
         let mut elem = Lanes::with_ranges(ranges, shape.k);
         elem.reserve_tail(0, rows.swiglu);
         Synth { cfg, c, elem, shared_rows: [0; 3], shared_cap, matmul_row: 0, cap, products: vec![] }
+    }
+
+    /// Bits of a full range limb (the chunk's range table's).
+    fn limb(&self) -> u32 {
+        self.cfg.range_table.limb_bits
     }
 
     /// The cursor of `group` (one of [`NORM`], [`POSEIDON`], [`ATTENTION`]).
@@ -99,7 +104,7 @@ impl<'c> Synth<'c> {
         let bits = self.c.resid.bits;
         let mut x = Vec::with_capacity(t * d);
         for i in 0..t * d {
-            let (lane, row) = self.elem.place(range_rows(bits))?;
+            let (lane, row) = self.elem.place(range_rows(bits, self.limb()))?;
             let v = input.map(|v| v.get(i).map_or(Fr::from(u64::MAX), |&v| i128_to_fr(v.into())));
             let range = RangeChip::construct(self.cfg.lanes[lane].rescale.output);
             x.push(range.assign_signed(region, row, v, bits)?);
@@ -135,13 +140,10 @@ impl<'c> Synth<'c> {
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let chip = NormChip::construct(self.cfg.norm, &self.c.tables.rsqrt);
         let mut y = Vec::with_capacity(x.len());
+        let rows = site.rows(self.limb());
         for token in x.chunks(site.d()) {
-            let row = Self::take(
-                &mut self.shared_rows[self.group(NORM)],
-                site.rows(),
-                self.shared_cap,
-                self.cfg.shape.k,
-            )?;
+            let row =
+                Self::take(&mut self.shared_rows[self.group(NORM)], rows, self.shared_cap, self.cfg.shape.k)?;
             y.extend(chip.assign(region, row, token, site)?.y);
         }
         Ok(y)
@@ -172,7 +174,7 @@ impl<'c> Synth<'c> {
         }
         let mut out = Vec::with_capacity(inputs.y.len());
         for (i, acc) in inputs.y.iter().enumerate() {
-            let (lane, row) = self.elem.place(l.site.rows())?;
+            let (lane, row) = self.elem.place(l.site.rows(self.limb()))?;
             let chip = RequantChip::construct(self.cfg.lanes[lane].requant);
             out.push(chip.assign(region, row, acc.cell, acc.value, l.mult[i % n], &l.site)?);
         }
@@ -191,7 +193,7 @@ impl<'c> Synth<'c> {
         a.iter()
             .zip(b)
             .map(|(a, b)| {
-                let (lane, row) = self.elem.place(site.rows())?;
+                let (lane, row) = self.elem.place(site.rows(self.limb()))?;
                 ResidualChip::construct(self.cfg.lanes[lane].residual).assign(region, row, a, b, &site)
             })
             .collect()
@@ -214,7 +216,7 @@ impl<'c> Synth<'c> {
                 let base = (pos * heads + head) * hd;
                 for i in 0..half {
                     let constants = (a.rope.cos[pos * half + i], a.rope.sin[pos * half + i]);
-                    let (lane, row) = self.elem.place(RopeChip::pair_rows(site))?;
+                    let (lane, row) = self.elem.place(RopeChip::pair_rows(site, self.limb()))?;
                     let chip = RopeChip::construct(self.cfg.lanes[lane].rope);
                     let (re, im) =
                         chip.assign_pair(region, row, &x[base + i], &x[base + i + half], constants, site)?;
@@ -242,7 +244,7 @@ impl<'c> Synth<'c> {
         let chip =
             AttentionChip::construct(self.cfg.attention.clone().ok_or(Error::Synthesis)?, &self.c.tables)?;
         let shape = a.shape(cfg, self.c.t);
-        let rows = a.attention_rows(cfg, self.c.t)?;
+        let rows = a.attention_rows(cfg, self.c.t, self.limb())?;
         let row = Self::take(
             &mut self.shared_rows[self.group(ATTENTION)],
             rows,
@@ -269,7 +271,7 @@ impl<'c> Synth<'c> {
             ExtendedLookupChip::construct(silu_cfg, &self.c.tables.silu)?,
             ProductChip::construct(lane0.product),
         );
-        let rows = SwigluChip::rows(m.gate.out.bits, &m.swiglu);
+        let rows = SwigluChip::rows(m.gate.out.bits, &m.swiglu, self.limb());
         let mut mid = Vec::with_capacity(gate.len());
         for (g, u) in gate.iter().zip(&up) {
             let row = self.elem.place_in(0, rows)?;

@@ -6,7 +6,7 @@ use std::ops::Range;
 use crate::block::{usable_rows, MIN_K};
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
-use crate::range::range_rows;
+use crate::range::{range_rows, LIMB_BITS};
 
 use super::consts::HeadConsts;
 
@@ -50,10 +50,10 @@ impl HeadRows {
     pub fn of(c: &HeadConsts) -> Self {
         let v = c.vocab.len();
         HeadRows {
-            elem: c.t * c.d * range_rows(c.resid.bits) + v * c.lm.site.rows(),
-            norm: c.norm.rows(),
+            elem: c.t * c.d * range_rows(c.resid.bits, LIMB_BITS) + v * c.lm.site.rows(LIMB_BITS),
+            norm: c.norm.rows(LIMB_BITS),
             matmul: MatmulConfig::rows_for(v, c.d, HEAD_MATMUL_LANES),
-            argmax: (v + usize::from(c.has_prior())) * range_rows(c.lm.out.bits),
+            argmax: (v + usize::from(c.has_prior())) * range_rows(c.lm.out.bits, LIMB_BITS),
             poseidon: PoseidonChip::rows(c.t * c.d),
         }
     }
@@ -71,7 +71,8 @@ impl HeadRows {
 pub fn vocab_slices(vocab_size: usize, d: usize, logit_bits: u32, max_k: u32) -> Option<Vec<Range<usize>>> {
     let cap = usable_rows(max_k.max(MIN_K));
     let fits = |v: usize| {
-        MatmulConfig::rows_for(v, d, HEAD_MATMUL_LANES) <= cap && (v + 1) * range_rows(logit_bits) <= cap
+        MatmulConfig::rows_for(v, d, HEAD_MATMUL_LANES) <= cap
+            && (v + 1) * range_rows(logit_bits, LIMB_BITS) <= cap
     };
     let mut blocks = vocab_size.div_ceil(HEAD_MATMUL_LANES);
     while blocks > 0 && !fits(blocks * HEAD_MATMUL_LANES) {

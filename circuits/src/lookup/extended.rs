@@ -275,9 +275,9 @@ impl ExtendedLookupChip {
         &self.lookup
     }
 
-    /// Rows one element with a `x_bits`-bit input uses.
-    pub fn rows(x_bits: u32) -> usize {
-        range_rows(x_bits)
+    /// Rows one element with a `x_bits`-bit input uses with `limb`-bit range limbs.
+    pub fn rows(x_bits: u32, limb: u32) -> usize {
+        range_rows(x_bits, limb)
     }
 
     /// The honest witness for `x`, or `None` when the excess does not fit `x_bits` bits.

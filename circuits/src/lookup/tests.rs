@@ -229,7 +229,7 @@ impl Circuit<Fr> for ExtCircuit {
                         }
                     };
                     ys.push(y.cell());
-                    row += ExtendedLookupChip::rows(self.x_bits);
+                    row += ExtendedLookupChip::rows(self.x_bits, crate::range::LIMB_BITS);
                 }
                 Ok(ys)
             },
@@ -309,7 +309,7 @@ fn refuses_inputs_beyond_reach() {
 }
 
 fn excess_failure(name: &str) -> Vec<(String, usize)> {
-    vec![(format!("{name} excess"), limbs(SILU_X_BITS) - 1)]
+    vec![(format!("{name} excess"), limbs(SILU_X_BITS, crate::range::LIMB_BITS) - 1)]
 }
 
 #[test]
@@ -349,7 +349,7 @@ fn silu_rejects_a_wrong_table_output() {
         .expect_err("silu(1) is off by one");
     assert_eq!(
         lookup_failures(&err),
-        vec![("silu table".to_string(), ExtendedLookupChip::rows(SILU_X_BITS))]
+        vec![("silu table".to_string(), ExtendedLookupChip::rows(SILU_X_BITS, crate::range::LIMB_BITS))]
     );
 }
 

@@ -80,7 +80,7 @@ impl Circuit<Fr> for NormCircuit {
                         Some(w) => chip.assign_witness(&mut region, row, &x, &self.site, Value::known(w))?,
                     };
                     ys.extend(cells.y.iter().map(|y| y.cell()));
-                    row += self.site.rows();
+                    row += self.site.rows(crate::range::LIMB_BITS);
                 }
                 Ok(ys)
             },
@@ -231,7 +231,10 @@ fn rejects_an_exponent_one_too_large() {
     let forged = NormWitness::with_normalization(&w.x, &site(&n), &tables().rsqrt, w.ms, w.r_d, m, e);
     let err = run_forged(&n, &x, forged);
     // m < 2^14 with e > 0: m − 2^14 is negative, caught on the 16-bit check's top limb.
-    assert_eq!(lookup_failures(&err), vec![("norm mantissa low".to_string(), limbs(16) - 1)]);
+    assert_eq!(
+        lookup_failures(&err),
+        vec![("norm mantissa low".to_string(), limbs(16, crate::range::LIMB_BITS) - 1)]
+    );
 }
 
 #[test]
@@ -247,7 +250,7 @@ fn rejects_an_exponent_one_too_small() {
     // m ≥ 2^16 is outside the rsqrt table (and m − 2^14 outside 16 bits when m ≥ 5·2^14).
     let mut expected = vec![("rsqrt".to_string(), 0)];
     if m - (1 << 14) >= 1 << 16 {
-        expected.push(("norm mantissa low".to_string(), limbs(16) - 1));
+        expected.push(("norm mantissa low".to_string(), limbs(16, crate::range::LIMB_BITS) - 1));
     }
     let mut got = lookup_failures(&err);
     got.sort();
@@ -279,7 +282,7 @@ fn rejects_a_tampered_output() {
     let mut w = witness(&n, &x);
     w.rescale[3].y += 1;
     let err = run_forged(&n, &x, w);
-    let row = 3 * site(&n).rescale_site().rows();
+    let row = 3 * site(&n).rescale_site().rows(crate::range::LIMB_BITS);
     assert_eq!(
         constraint_failures(&err),
         vec![("rescale".to_string(), "q = y + (above - below)*(e + 1)".to_string(), row)]

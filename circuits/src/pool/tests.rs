@@ -85,7 +85,7 @@ mod stacked_rescales {
                     for (i, w) in self.elems.iter().enumerate() {
                         let chip = RescaleChip::construct(config.chips[i % 2]);
                         chip.assign_witness(&mut region, row, &SITE, Value::known(*w))?;
-                        row += SITE.rows();
+                        row += SITE.rows(crate::range::LIMB_BITS);
                     }
                     Ok(())
                 },
@@ -96,11 +96,15 @@ mod stacked_rescales {
     const SITE: RescaleSite = RescaleSite { shift: 6, bits: 16, x_bits: 40 };
 
     fn run(elems: Vec<RescaleWitness>) -> Result<(), Vec<VerifyFailure>> {
-        let rows = elems.len() * SITE.rows();
+        let rows = elems.len() * SITE.rows(crate::range::LIMB_BITS);
         let circuit = Stacked { elems };
-        MockProver::run(k_for(rows.max(RangeTableConfig::rows())), &circuit, vec![])
-            .expect("synthesis")
-            .verify()
+        MockProver::run(
+            k_for(rows.max(RangeTableConfig::rows_for(crate::range::LIMB_BITS))),
+            &circuit,
+            vec![],
+        )
+        .expect("synthesis")
+        .verify()
     }
 
     fn honest(xs: &[i128]) -> Vec<RescaleWitness> {
@@ -132,7 +136,7 @@ mod stacked_rescales {
         w.y -= 1;
         w.r += 1 << 6;
         let err = run(elems).expect_err("r ≥ 2^n");
-        let top = SITE.rows() + limbs(6) - 1;
+        let top = SITE.rows(crate::range::LIMB_BITS) + limbs(6, crate::range::LIMB_BITS) - 1;
         assert_eq!(lookup_failures(&err), vec![("stack range 0".to_string(), top)]);
     }
 
@@ -144,7 +148,11 @@ mod stacked_rescales {
             let err = run(elems).expect_err("equation broken");
             assert_eq!(
                 constraint_failures(&err),
-                vec![("rescale".to_string(), "x + 2^(n-1) = q*2^n + r".to_string(), i * SITE.rows())]
+                vec![(
+                    "rescale".to_string(),
+                    "x + 2^(n-1) = q*2^n + r".to_string(),
+                    i * SITE.rows(crate::range::LIMB_BITS)
+                )]
             );
         }
     }
@@ -157,7 +165,9 @@ mod stacked_rescales {
         let err = run(elems).expect_err("y ≠ hi");
         let failures = constraint_failures(&err);
         assert!(
-            failures.iter().all(|(gate, _, row)| gate == "rescale" && *row == SITE.rows()),
+            failures
+                .iter()
+                .all(|(gate, _, row)| gate == "rescale" && *row == SITE.rows(crate::range::LIMB_BITS)),
             "{failures:?}"
         );
         assert!(failures.iter().any(|(_, c, _)| c == "above: y = hi"), "{failures:?}");

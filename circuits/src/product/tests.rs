@@ -84,7 +84,7 @@ impl Circuit<Fr> for ProductCircuit {
                         for (i, (&g, &u)) in gate.iter().zip(up).enumerate() {
                             let g = input(&mut region, i, g.into());
                             let u = input(&mut region, n + i, u.into());
-                            let row = i * SwigluChip::rows(GATE_BITS, &site);
+                            let row = i * SwigluChip::rows(GATE_BITS, &site, crate::range::LIMB_BITS);
                             let (s, mid) = chip.assign(&mut region, row, &g, &u, GATE_BITS, &site)?;
                             ss.push(s.cell());
                             mids.push(mid.cell());
@@ -138,7 +138,7 @@ fn product(s: i128, u: i128) -> ProductWitness {
 }
 
 fn small_k() -> u32 {
-    k_for(RangeTableConfig::rows())
+    k_for(RangeTableConfig::rows_for(crate::range::LIMB_BITS))
 }
 
 #[test]

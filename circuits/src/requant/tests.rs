@@ -64,7 +64,7 @@ impl Circuit<Fr> for RequantCircuit {
             |mut region| {
                 let mut ys = vec![];
                 for (i, e) in self.elems.iter().enumerate() {
-                    let row = i * site.rows();
+                    let row = i * site.rows(crate::range::LIMB_BITS);
                     let value = Value::known(i128_to_fr(e.acc));
                     let acc = region.assign_advice(config.input, row, value);
                     let y = match e.witness {
@@ -95,7 +95,10 @@ impl Circuit<Fr> for RequantCircuit {
 }
 
 fn run(elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
-    let k = k_for((elems.len() * site().rows()).max(RangeTableConfig::rows()));
+    let k = k_for(
+        (elems.len() * site().rows(crate::range::LIMB_BITS))
+            .max(RangeTableConfig::rows_for(crate::range::LIMB_BITS)),
+    );
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];
     MockProver::run(k, &RequantCircuit { elems }, instance).expect("synthesis succeeds").verify()
 }

@@ -6,7 +6,7 @@ use proptest::test_runner::{Config, RngSeed};
 use zkinfer_quantize::fixed::rescale;
 
 use super::*;
-use crate::range::limbs;
+use crate::range::{limbs, LIMB_BITS};
 use crate::testing::{constraint_failures, k_for, lookup_failures, only_permutation_failures};
 
 /// One element: an input copied from an `input` column (`chip.assign` computes the
@@ -34,22 +34,32 @@ struct TestConfig {
     outputs: Column<Instance>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct RescaleCircuit {
     elems: Vec<Elem>,
+    /// The range table's limb width.
+    limb: u32,
 }
 
 impl Circuit<Fr> for RescaleCircuit {
     type Config = TestConfig;
     type FloorPlanner = SimpleFloorPlanner;
-    type Params = ();
+    type Params = u32;
 
     fn without_witnesses(&self) -> Self {
         self.clone()
     }
 
+    fn params(&self) -> u32 {
+        self.limb
+    }
+
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
-        let table = RangeTableConfig::configure(meta);
+        Self::configure_with_params(meta, LIMB_BITS)
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, limb: u32) -> TestConfig {
+        let table = RangeTableConfig::configure_with(meta, limb);
         let rescale = RescaleConfig::configure(meta, table);
         let input = meta.advice_column();
         meta.enable_equality(input);
@@ -81,7 +91,7 @@ impl Circuit<Fr> for RescaleCircuit {
                         (None, None) => return Err(Error::Synthesis),
                     };
                     ys.push(y.cell());
-                    row += e.site.rows();
+                    row += config.rescale.rows(&e.site);
                 }
                 Ok(ys)
             },
@@ -99,10 +109,15 @@ fn site(shift: u32, bits: u32, x_bits: u32) -> RescaleSite {
 
 /// Runs the circuit with `outputs` as the public outputs.
 fn run_with(elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
-    let rows: usize = elems.iter().map(|e| e.site.rows()).sum();
-    let circuit = RescaleCircuit { elems };
+    run_with_limb(LIMB_BITS, elems, outputs)
+}
+
+/// [`run_with`] over a `limb`-bit range table.
+fn run_with_limb(limb: u32, elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
+    let rows: usize = elems.iter().map(|e| e.site.rows(limb)).sum();
+    let circuit = RescaleCircuit { elems, limb };
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];
-    MockProver::run(k_for(rows.max(RangeTableConfig::rows())), &circuit, instance)
+    MockProver::run(k_for(rows.max(RangeTableConfig::rows_for(limb))), &circuit, instance)
         .expect("synthesis succeeds")
         .verify()
 }
@@ -170,7 +185,7 @@ fn matches_at_the_input_width_edges() {
 
 #[test]
 fn refuses_inputs_outside_the_promised_width() {
-    let circuit = RescaleCircuit { elems: vec![honest(1 << 20, site(4, 16, 21))] };
+    let circuit = RescaleCircuit { elems: vec![honest(1 << 20, site(4, 16, 21))], limb: LIMB_BITS };
     assert!(matches!(MockProver::run(10, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis)));
     assert!(RescaleSite::new(MAX_SHIFT + 1, 16, 64).is_err());
     assert!(RescaleSite::new(4, 64, 64).is_err());
@@ -188,7 +203,7 @@ fn rejects_a_wrong_public_output() {
 
 /// The row of the top limb of a `bits`-wide range check started at `offset`.
 fn top_limb(offset: usize, bits: u32) -> usize {
-    offset + limbs(bits) - 1
+    offset + limbs(bits, LIMB_BITS) - 1
 }
 
 #[test]
@@ -200,7 +215,10 @@ fn rejects_a_remainder_above_its_range() {
     w.y -= 1;
     w.r += 1 << 6;
     let err = run_with(vec![honest(5, s), forged(w, s)], &[0, w.y]).expect_err("r ≥ 2^n");
-    assert_eq!(lookup_failures(&err), vec![("rescale remainder".to_string(), top_limb(s.rows(), 6))]);
+    assert_eq!(
+        lookup_failures(&err),
+        vec![("rescale remainder".to_string(), top_limb(s.rows(LIMB_BITS), 6))]
+    );
 }
 
 #[test]
@@ -315,4 +333,29 @@ proptest! {
             batch.iter().map(|&(x, n, bits, drop)| (x >> drop, site(n, bits, X_BITS))).collect();
         prop_assert_eq!(run_honest(&cases), Ok(()));
     }
+}
+
+/// The SmolLM2 query projection's site (45-bit remainder, 24-bit output, 81-bit input) over
+/// the 14-bit limbs of a `k = 16` block chunk: 5 rows instead of 7; honest elements (in range
+/// and saturating both ways) pass, and a remainder pushed to `2^45` (with `q` one smaller)
+/// fails the remainder's top limb, a saturation flag on an in-range value the gate.
+#[test]
+fn wide_limbs_keep_the_remainder_and_saturation_checks() {
+    let s = site(45, 24, 81);
+    assert_eq!((s.rows(14), s.rows(LIMB_BITS)), (5, 7));
+    let xs = [0i128, 1 << 44, -(1 << 44), 123_456_789_012_345, (1 << 68) + 5, -(1 << 68), (1 << 80) - 1];
+    let outputs: Vec<i128> = xs.iter().map(|&x| RescaleWitness::new(x, &s).y).collect();
+    assert_eq!(run_with_limb(14, xs.iter().map(|&x| honest(x, s)).collect(), &outputs), Ok(()));
+    let mut w = RescaleWitness::new(123_456_789_012_345, &s);
+    w.q -= 1;
+    w.y -= 1;
+    w.r += 1 << 45;
+    let err = run_with_limb(14, vec![forged(w, s)], &[w.y]).expect_err("r ≥ 2^45");
+    assert_eq!(lookup_failures(&err), vec![("rescale remainder".to_string(), limbs(45, 14) - 1)]);
+    let mut w = RescaleWitness::new(1 << 50, &s);
+    assert!(!w.above && !w.below);
+    w.above = true;
+    w.y = (1 << 23) - 1;
+    let err = run_with_limb(14, vec![forged(w, s)], &[w.y]).expect_err("a flag on an in-range value");
+    assert!(!constraint_failures(&err).is_empty(), "{err:?}");
 }

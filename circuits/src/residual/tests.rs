@@ -63,7 +63,7 @@ impl Circuit<Fr> for ResidualCircuit {
             |mut region| {
                 let mut ys = vec![];
                 for (i, e) in self.elems.iter().enumerate() {
-                    let row = i * site.rows();
+                    let row = i * site.rows(crate::range::LIMB_BITS);
                     // Inputs sit two to a row (rows per element ≥ 2) in the input column.
                     let a = region.assign_advice(config.input, row, Value::known(i128_to_fr(e.a)));
                     let b = region.assign_advice(config.input, row + 1, Value::known(i128_to_fr(e.b)));
@@ -89,7 +89,10 @@ impl Circuit<Fr> for ResidualCircuit {
 }
 
 fn run(elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
-    let k = k_for((elems.len() * site().rows()).max(RangeTableConfig::rows()));
+    let k = k_for(
+        (elems.len() * site().rows(crate::range::LIMB_BITS))
+            .max(RangeTableConfig::rows_for(crate::range::LIMB_BITS)),
+    );
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];
     MockProver::run(k, &ResidualCircuit { elems }, instance).expect("synthesis succeeds").verify()
 }
@@ -126,7 +129,10 @@ fn rejects_an_unsaturated_overflow() {
     (w.rescale.y, w.rescale.above, w.rescale.excess) = (32768, false, 0);
     let err = run(forged(32767, 1, w), &[32768]).expect_err("32768 is not a 16-bit value");
     let lookups = crate::testing::lookup_failures(&err);
-    assert_eq!(lookups, vec![("rescale output".to_string(), crate::range::limbs(BITS) - 1)]);
+    assert_eq!(
+        lookups,
+        vec![("rescale output".to_string(), crate::range::limbs(BITS, crate::range::LIMB_BITS) - 1)]
+    );
 }
 
 #[test]

@@ -49,8 +49,10 @@ struct RopeCircuit {
 impl RopeCircuit {
     fn rows(&self) -> usize {
         match &self.job {
-            Job::Tensor { shape, .. } => RopeChip::tensor_rows(*shape, &site()).max(shape.len()),
-            Job::Pair { .. } => RopeChip::pair_rows(&site()),
+            Job::Tensor { shape, .. } => {
+                RopeChip::tensor_rows(*shape, &site(), crate::range::LIMB_BITS).max(shape.len())
+            }
+            Job::Pair { .. } => RopeChip::pair_rows(&site(), crate::range::LIMB_BITS),
         }
     }
 }
@@ -116,7 +118,7 @@ impl Circuit<Fr> for RopeCircuit {
 
 fn run(job: Job, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
     let circuit = RopeCircuit { job };
-    let k = k_for(circuit.rows().max(RangeTableConfig::rows()));
+    let k = k_for(circuit.rows().max(RangeTableConfig::rows_for(crate::range::LIMB_BITS)));
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];
     MockProver::run(k, &circuit, instance).expect("synthesis succeeds").verify()
 }
@@ -184,7 +186,7 @@ fn rejects_another_positions_constants() {
     let err = run(Job::Pair { a: 1000, b: -2000, constants, witness: w }, &outputs(&w))
         .expect_err("the constants are bound by the circuit");
     let gate = |row| ("rope".to_string(), "x = a*c - b*s".to_string(), row);
-    assert_eq!(constraint_failures(&err), vec![gate(0), gate(site().rows())]);
+    assert_eq!(constraint_failures(&err), vec![gate(0), gate(site().rows(crate::range::LIMB_BITS))]);
 }
 
 #[test]

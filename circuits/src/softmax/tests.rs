@@ -104,7 +104,7 @@ impl Circuit<Fr> for SoftmaxCircuit {
                             })
                             .collect::<Vec<_>>();
                         heads.push(chip.assign_head(&mut region, offset, &p, &values, V_BITS)?.cell());
-                        offset += head_rows(values.len(), V_BITS)?;
+                        offset += head_rows(values.len(), V_BITS, crate::range::LIMB_BITS)?;
                     }
                     probs.extend(p.into_iter().map(|c| c.cell()));
                 }
@@ -254,7 +254,7 @@ fn forged(w: SoftmaxWitness) -> (Vec<Row>, Vec<i128>) {
 }
 
 fn gap_top_limb(block: usize) -> String {
-    format!("lookup softmax gap @ {}", block * BLOCK_ROWS + limbs(SCORE_BITS) - 1)
+    format!("lookup softmax gap @ {}", block * BLOCK_ROWS + limbs(SCORE_BITS, crate::range::LIMB_BITS) - 1)
 }
 
 fn not_a_score() -> String {
@@ -321,7 +321,11 @@ fn rejects_a_remainder_beyond_the_exponent() {
     w.recip = softmax_chip().recip.get(w.mant).expect("in domain");
     w.recompute_probs();
     let (rows, probs) = forged(w);
-    expect_failures(rows, probs, &[format!("lookup softmax slack @ {}", TAIL + limbs(NORM_BITS) - 1)]);
+    expect_failures(
+        rows,
+        probs,
+        &[format!("lookup softmax slack @ {}", TAIL + limbs(NORM_BITS, crate::range::LIMB_BITS) - 1)],
+    );
 }
 
 #[test]
@@ -338,7 +342,7 @@ fn rejects_a_tampered_probability() {
     let mut w = chip_witness(&SCORES);
     w.probs[1] += 1;
     let (rows, probs) = forged(w);
-    let top = BLOCK_ROWS + limbs(PROB_SITE.shift) - 1;
+    let top = BLOCK_ROWS + limbs(PROB_SITE.shift, crate::range::LIMB_BITS) - 1;
     expect_failures(rows, probs, &[format!("lookup rescale remainder @ {top}")]);
 }
 

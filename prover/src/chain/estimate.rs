@@ -1,30 +1,27 @@
-//! What each planned chunk will cost to prove, from its real circuit layout: the columns
-//! and lookup arguments its shape declares and its `2^k` rows.
+//! What each planned chunk will cost to prove, from its real circuit layout: the columns,
+//! lookup arguments and equality-enabled columns its shape declares and its `2^k` rows.
 //!
-//! Calibration (BENCHMARKS.md, "Issue shapes", idle 2-core machine): proving time is
-//! `5.2 µs · (advice + 4.5 · lookups) · 2^k` and peak memory `128 B · (advice + fixed) · 2^k`
-//! (fixed columns counting selectors: the proving key's cosets and the prover's
-//! polynomials):
+//! Proving time is [`zkinfer_circuits::cost`]'s model (`2.45 µs · column cost · 2^k`, the
+//! column cost weighing advice, fixed, lookup and equality columns by what halo2-axiom's
+//! phases measured); peak memory `128 B · (advice + fixed) · 2^k` (fixed columns counting
+//! selectors: the proving key's polynomials and the prover's). Calibration (BENCHMARKS.md,
+//! idle 2-core machine):
 //!
 //! | chunk | k | advice / fixed / lookups | prove s est. / measured | peak GB est. / measured |
 //! |---|---|---|---|---|
-//! | tiny block, 8 tokens | 15 | 67 / 221 / 19 | 26.0 / 24.8 | 1.21 / 1.14 |
-//! | d = 128 block, 16 tokens | 17 | 62 / 211 / 19 | 100.5 / 99.7 | 4.58 / 4.7 |
-//! | SmolLM2 layer 0, 4 tokens | 17 | 50 / 211 / 19 | 92.4 / 95.4 | 4.38 / 4.4 |
-//! | SmolLM2 head slice (8,192 rows) | 17 | 43 / 166 / 14 | 72.2 / 65.1 | 3.50 / — |
+//! | tiny block, 8 tokens (8-bit limbs, 32 lanes) | 15 | 67 / 221 / 19 | 24.3 / 24.0 | 1.21 / 1.01 |
+//! | SmolLM2 layer 0, 4 tokens (8-bit limbs, 32 lanes) | 17 | 50 / 211 / 19 | 86.1 / 87.7 | 4.38 / 3.98 |
+//! | SmolLM2 layer 0, 4 tokens (14-bit limbs, 64 lanes) | 16 | 73 / 255 / 24 | 55.4 / 55.1 | 2.75 / 2.57 |
 
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem};
 use serde::Serialize;
 use zkinfer_circuits::block::BlockCircuit;
+use zkinfer_circuits::cost::{column_cost, SECONDS_PER_UNIT_ROW};
 use zkinfer_circuits::head::HeadCircuit;
 
 use super::plan::{ChunkConsts, ChunkSpec};
 
-/// Proving seconds per unit of `(advice + 4.5 · lookups) · 2^k`.
-const SECONDS_PER_UNIT: f64 = 5.2e-6;
-/// A lookup argument's cost in advice columns.
-const LOOKUP_WEIGHT: f64 = 4.5;
 /// Peak bytes per `(advice + fixed)` cell.
 const BYTES_PER_CELL: f64 = 128.0;
 
@@ -49,15 +46,17 @@ pub struct ChunkEstimate {
     pub memory_bytes: u64,
 }
 
-fn columns<C: Circuit<Fr>>(circuit: &C) -> (usize, usize, usize) {
+/// `(advice, fixed + selectors, lookups, column cost per row)` of `circuit`.
+fn columns<C: Circuit<Fr>>(circuit: &C) -> (usize, usize, usize, f64) {
     let mut cs = ConstraintSystem::<Fr>::default();
     let _config = C::configure_with_params(&mut cs, circuit.params());
-    (cs.num_advice_columns(), cs.num_fixed_columns() + cs.num_selectors(), cs.lookups().len())
+    let fixed = cs.num_fixed_columns() + cs.num_selectors();
+    (cs.num_advice_columns(), fixed, cs.lookups().len(), column_cost(&cs))
 }
 
 /// The layout and calibrated cost of `spec`'s circuit.
 pub fn estimate_chunk(spec: &ChunkSpec) -> ChunkEstimate {
-    let (advice, fixed, lookups) = match &spec.consts {
+    let (advice, fixed, lookups, cost) = match &spec.consts {
         ChunkConsts::Block(c) => columns(&BlockCircuit::keygen(c.clone())),
         ChunkConsts::Head(c) => columns(&HeadCircuit::keygen(c.clone())),
     };
@@ -70,7 +69,7 @@ pub fn estimate_chunk(spec: &ChunkSpec) -> ChunkEstimate {
         advice_columns: advice,
         fixed_columns: fixed,
         lookups,
-        prove_seconds: SECONDS_PER_UNIT * (advice as f64 + LOOKUP_WEIGHT * lookups as f64) * rows,
+        prove_seconds: SECONDS_PER_UNIT_ROW * cost * rows,
         memory_bytes: (BYTES_PER_CELL * (advice + fixed) as f64 * rows) as u64,
     }
 }
