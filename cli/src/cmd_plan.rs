@@ -1,17 +1,24 @@
 //! `zkinfer plan`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::plan::{plan, LANES};
 use zkinfer_prover::chain::{estimate_chunk, plan_chunks, ChunkEstimate};
-use zkinfer_quantize::open;
+use zkinfer_quantize::open::{self, FloatModel};
+use zkinfer_quantize::prompts::CALIBRATION;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
-use zkinfer_quantize::synthetic::{llama2_7b_layer_config, tiny_config};
+use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
+use zkinfer_quantize::synthetic::{llama2_7b_layer_config, tiny_config, SyntheticModel};
 use zkinfer_quantize::LlamaConfig;
 
+use crate::model;
 use crate::PlanArgs;
+
+/// Layers of the Llama-2-7B shape (`plan llama2-7b` quantizes one and repeats its chunks).
+const LLAMA2_7B_LAYERS: usize = 32;
 
 fn config(model: Option<&str>) -> Result<(String, LlamaConfig)> {
     Ok(match model {
@@ -29,26 +36,81 @@ fn config(model: Option<&str>) -> Result<(String, LlamaConfig)> {
     })
 }
 
-/// The chunks `zkinfer prove` would make for a quantized model, with their real layouts.
-fn run_quantized(a: &PlanArgs, path: &str) -> Result<()> {
-    let q = QuantizedModel::open(Path::new(path))?;
-    let specs = plan_chunks(&q, a.tokens, a.max_k)?;
+/// A model that is not quantized yet, quantized into a temporary file so that the real
+/// planner can lay out its chunks: `llama2-7b` as one synthetic layer of its shape (every
+/// layer of a synthetic model has the same layout), anything else whole.
+fn quantize_for_plan(a: &PlanArgs, dir: &Path) -> Result<(String, QuantizedModel, usize)> {
+    let (name, fm, layers) = match a.model.as_deref() {
+        Some("llama2-7b") => {
+            let cfg = llama2_7b_layer_config(1, 32000);
+            let fm = FloatModel {
+                source: Box::new(SyntheticModel::new(cfg, 0)),
+                tokenizer: None,
+                kind: "synthetic",
+            };
+            ("Llama-2-7B shape (random weights)".to_string(), fm, LLAMA2_7B_LAYERS)
+        }
+        m => {
+            let fm = model::open_float(m.map(Path::new))?;
+            let layers = fm.source.config().num_hidden_layers;
+            (m.unwrap_or("built-in tiny").to_string(), fm, layers)
+        }
+    };
+    let cfg = fm.source.config().clone();
+    let calib = model::prompts(fm.tokenizer.as_ref(), cfg.vocab_size, &[], &CALIBRATION[..1])?;
+    let opts = QuantOptions {
+        max_seq: a.tokens.max(16),
+        source_kind: fm.kind.to_string(),
+        tokenizer: fm.tokenizer.as_ref().map(|t| t.spec().clone()),
+    };
+    if !a.json && std::io::stderr().is_terminal() {
+        eprintln!(
+            "quantizing {name} to lay out its chunks (plan a .zkq from `zkinfer quantize` to skip this)"
+        );
+    }
+    let path = dir.join("plan.zkq");
+    quantize_to_file(&*fm.source, &calib, &opts, &path, &mut |_, _, _| {})
+        .with_context(|| format!("quantizing {name} for the plan"))?;
+    Ok((name, QuantizedModel::open(&path)?, layers))
+}
+
+/// The chunks `zkinfer prove` would make for a quantized model, with their real layouts;
+/// the block chunks of a model quantized with fewer layers than `layers` stand for every
+/// layer (a synthetic shape).
+fn run_quantized(a: &PlanArgs, name: &str, q: &QuantizedModel, layers: usize) -> Result<()> {
+    let specs = plan_chunks(q, a.tokens, a.max_k).map_err(|e| {
+        anyhow!(
+            "{e} (a chunk is a layer or one of its halves: raise --max-k, or see --analytic for \
+             the per-operation estimate, which splits matrices by rows)"
+        )
+    })?;
     let chunks: Vec<ChunkEstimate> = specs.iter().map(estimate_chunk).collect();
-    let total_s: f64 = chunks.iter().map(|c| c.prove_seconds).sum();
+    let quantized_layers = q.config().num_hidden_layers.max(1);
+    let repeat = layers.div_ceil(quantized_layers);
+    let is_block = |c: &ChunkEstimate| c.what.starts_with("block");
+    let total_s: f64 = chunks
+        .iter()
+        .map(|c| if is_block(c) { c.prove_seconds * repeat as f64 } else { c.prove_seconds })
+        .sum();
+    let count: usize = chunks.iter().map(|c| if is_block(c) { repeat } else { 1 }).sum();
     let peak = chunks.iter().map(|c| c.memory_bytes).max().unwrap_or(0);
     if a.json {
         let out = json!({
-            "model": path, "model_id": q.model_id(), "config": q.config(), "tokens": a.tokens, "max_k": a.max_k,
-            "layout": "real", "chunks": chunks, "prove_seconds_estimate": total_s, "peak_memory_bytes_estimate": peak,
+            "model": name, "model_id": q.model_id(), "config": q.config(), "layers": layers, "tokens": a.tokens,
+            "max_k": a.max_k, "layout": "real", "chunks": chunks, "block_chunks_repeat": repeat,
+            "chunk_count": count, "prove_seconds_estimate": total_s, "peak_memory_bytes_estimate": peak,
         });
         println!("{out}");
         return Ok(());
     }
     let cfg = q.config();
     println!(
-        "{path}: {} layers, d={}, ffn={}, {} tokens, max k {} (the chunks `zkinfer prove` makes, real layouts)",
-        cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size, a.tokens, a.max_k
+        "{name}: {layers} layers, d={}, ffn={}, {} tokens, max k {} (the chunks `zkinfer prove` makes, real layouts)",
+        cfg.hidden_size, cfg.intermediate_size, a.tokens, a.max_k
     );
+    if repeat > 1 {
+        println!("(one layer quantized from random weights; its block chunks stand for each of the {layers} layers)");
+    }
     println!(
         "{:>5} {:>3} {:>6} {:>6} {:>7} {:>9} {:>8}  chunk",
         "index", "k", "advice", "fixed", "lookups", "prove s", "mem MB"
@@ -67,9 +129,8 @@ fn run_quantized(a: &PlanArgs, path: &str) -> Result<()> {
         );
     }
     println!(
-        "{} chunks, estimated {total_s:.0} s of proving on 2 cores (keygen not included), peak {:.0} MB \
+        "{count} chunks, estimated {total_s:.0} s of proving on 2 cores (keygen not included), peak {:.0} MB \
          (calibrated on measured proofs, see prover/src/chain/estimate.rs)",
-        chunks.len(),
         peak as f64 / 1e6
     );
     Ok(())
@@ -83,7 +144,14 @@ pub fn run(a: PlanArgs) -> Result<()> {
         bail!("--tokens must be positive");
     }
     if let Some(path) = a.model.as_deref().filter(|p| open::is_quantized(Path::new(p)).unwrap_or(false)) {
-        return run_quantized(&a, path);
+        let q = QuantizedModel::open(Path::new(path))?;
+        let layers = q.config().num_hidden_layers;
+        return run_quantized(&a, path, &q, layers);
+    }
+    if !a.analytic {
+        let dir = tempfile::tempdir().context("a temporary folder for the plan's quantized model")?;
+        let (name, q, layers) = quantize_for_plan(&a, dir.path())?;
+        return run_quantized(&a, &name, &q, layers);
     }
     let (name, cfg) = config(a.model.as_deref())?;
     let chunks = plan(&cfg, a.tokens, a.max_k);
@@ -128,7 +196,7 @@ pub fn run(a: PlanArgs) -> Result<()> {
     println!(
         "{} chunks, {macs} MACs, estimated {total_s:.0} s of proving on 2 cores, peak {:.0} MB \
          (analytic model before layout, see circuits/src/plan.rs; it over-counts columns: \
-         `zkinfer quantize` the model and plan the .zkq for the real chunks)",
+         drop --analytic for the real chunks)",
         chunks.len(),
         peak as f64 / 1e6
     );

@@ -294,6 +294,10 @@ pub struct PlanArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The analytic per-operation estimate (no quantization, matrices split by rows)
+    /// instead of the real chunk layouts of a model that is not quantized yet.
+    #[arg(long)]
+    pub analytic: bool,
 }
 
 /// Arguments of `zkinfer quantize`.

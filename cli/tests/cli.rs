@@ -108,9 +108,32 @@ fn bad_input_gives_one_line_errors() {
     assert_one_line_error(&zkinfer(&["run", q.to_str().expect("utf8"), "--tokens", "1"]), "t.zkq");
 }
 
+/// `plan llama2-7b` lays out the real chunks of one random layer of the 7B shape (and the
+/// 32,000-row head) and counts them for all 32 layers; a budget the layer's halves cannot
+/// fit is one clear error that says how to go on.
+#[test]
+fn plan_lays_out_a_llama2_7b_layer_for_real() {
+    let v = json(&zkinfer(&["plan", "llama2-7b", "--max-k", "21", "--json"]));
+    assert_eq!(
+        (v["layout"].as_str(), v["layers"].as_u64(), v["block_chunks_repeat"].as_u64()),
+        (Some("real"), Some(32), Some(32)),
+        "{v}"
+    );
+    let chunks = v["chunks"].as_array().expect("chunks");
+    let whats: Vec<&str> = chunks.iter().filter_map(|c| c["what"].as_str()).collect();
+    assert_eq!(whats.first(), Some(&"block 0 (Both)"), "{v}");
+    assert!(whats[1..].iter().all(|w| w.starts_with("head")), "{v}");
+    assert_eq!(v["chunk_count"].as_u64(), Some(32 + whats.len() as u64 - 1));
+    let block = &chunks[0];
+    assert_eq!(block["k"].as_u64(), Some(21), "{block}");
+    // 202 M weights: far beyond this machine's 24 GB, which the estimate must say.
+    assert!(block["memory_bytes"].as_u64().is_some_and(|m| m > 32 << 30), "{block}");
+    assert_one_line_error(&zkinfer(&["plan", "llama2-7b", "--max-k", "18"]), "--analytic");
+}
+
 #[test]
 fn plan_covers_every_layer_within_the_row_budget() {
-    let v = json(&zkinfer(&["plan", "llama2-7b", "--max-k", "20", "--json"]));
+    let v = json(&zkinfer(&["plan", "llama2-7b", "--max-k", "20", "--json", "--analytic"]));
     let chunks = v["chunks"].as_array().expect("chunks");
     assert!(chunks.iter().all(|c| c["estimate"]["k"].as_u64().is_some_and(|k| k <= 20)));
     let names: Vec<String> = chunks
@@ -120,6 +143,7 @@ fn plan_covers_every_layer_within_the_row_budget() {
         .collect();
     assert!(names.iter().any(|n| n.contains("layer 31 mlp")));
     assert!(names.iter().any(|n| n.contains("lm_head")));
+    assert_one_line_error(&zkinfer(&["plan", "tiny", "--max-k", "40", "--analytic"]), "--max-k");
     assert_one_line_error(&zkinfer(&["plan", "tiny", "--max-k", "40"]), "--max-k");
 }
 

@@ -127,3 +127,30 @@ pub fn plan_chunks(model: &QuantizedModel, t: usize, max_k: u32) -> Result<Vec<C
     }
     Ok(chunks)
 }
+
+#[cfg(test)]
+mod tests {
+    use halo2_proofs::halo2curves::bn256::Fr;
+    use halo2_proofs::plonk::ConstraintSystem;
+    use zkinfer_circuits::block::BlockConfig;
+
+    use super::*;
+
+    /// A block shape written before shapes chose their limb width and matmul lanes (keys
+    /// files and bundles from then) reads as 8-bit limbs and 32 lanes, and declares exactly
+    /// the columns it did then (the tiny block's 67 advice columns and 19 lookups), so its
+    /// verifying keys still come out the same.
+    #[test]
+    fn a_shape_from_before_limbs_and_lanes_keeps_its_columns() {
+        let old = r#"{"Block":{"layer":0,"part":"Both","shape":{"t":8,"attention":true,"mlp":true,
+            "elem_lanes":1,"k":15,"stacked":true,"pool_lanes":3}}}"#;
+        let kind: ChunkKind = serde_json::from_str(old).expect("an old shape reads");
+        let ChunkKind::Block { shape, .. } = kind else { panic!("a block") };
+        assert_eq!((shape.limb_bits, shape.matmul_lanes), (8, 32));
+        let mut cs = ConstraintSystem::<Fr>::default();
+        BlockConfig::configure(&mut cs, shape);
+        assert_eq!((cs.num_advice_columns(), cs.num_fixed_columns(), cs.lookups().len()), (67, 138, 19));
+        let text = serde_json::to_string(&kind).expect("writes");
+        assert!(text.contains("\"limb_bits\":8") && text.contains("\"matmul_lanes\":32"), "{text}");
+    }
+}
