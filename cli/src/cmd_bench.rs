@@ -8,6 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::block::BlockCircuit;
+use zkinfer_circuits::cost::{column_cost, SECONDS_PER_UNIT_ROW};
 use zkinfer_circuits::head::HeadCircuit;
 use zkinfer_prover::chain::{
     chunk_inputs, chunk_vk, plan_chunks, prove_chain, prove_chunk, setup, verify_chain, ChunkKind,
@@ -23,8 +24,18 @@ use zkinfer_quantize::rss::peak_rss_bytes;
 use crate::proving::{open_quantized, tokens, Env};
 use crate::BenchArgs;
 
-/// Advice columns, fixed columns and lookup arguments of a chunk's circuit.
-fn columns(kind: &ChunkKind) -> (usize, usize, usize) {
+/// The columns of a chunk's circuit and what the cost model predicts for it.
+struct Columns {
+    advice: usize,
+    fixed: usize,
+    selectors: usize,
+    lookups: usize,
+    equality: usize,
+    /// [`zkinfer_circuits::cost`]'s proving seconds on 2 cores.
+    predicted_s: f64,
+}
+
+fn columns(kind: &ChunkKind) -> Columns {
     let mut cs = ConstraintSystem::<Fr>::default();
     match kind {
         ChunkKind::Block { shape, .. } => {
@@ -34,7 +45,14 @@ fn columns(kind: &ChunkKind) -> (usize, usize, usize) {
             HeadCircuit::configure_with_params(&mut cs, *shape);
         }
     }
-    (cs.num_advice_columns(), cs.num_fixed_columns(), cs.lookups().len())
+    Columns {
+        advice: cs.num_advice_columns(),
+        fixed: cs.num_fixed_columns(),
+        selectors: cs.num_selectors(),
+        lookups: cs.lookups().len(),
+        equality: cs.permutation().get_columns().len(),
+        predicted_s: column_cost(&cs) * SECONDS_PER_UNIT_ROW * (1u64 << kind.k()) as f64,
+    }
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -70,13 +88,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 }
                 ChunkKind::Head { lo, hi, .. } => ((hi - lo) * cfg.hidden_size) as u64,
             };
-            let (advice, fixed, lookups) = columns(&r.kind);
+            let c = columns(&r.kind);
             json!({
                 "model": model, "tokens": t, "chunk": r.index, "what": r.kind.to_string(), "k": r.kind.k(),
-                "advice_columns": advice, "fixed_columns": fixed, "lookups": lookups,
-                "advice_cells": advice as u64 * (1u64 << r.kind.k()), "macs": macs,
-                "keygen_s": r.keygen_seconds, "prove_s": r.prove_seconds, "proof_bytes": r.proof_bytes,
-                "core_s_per_mac": r.prove_seconds * cores / macs.max(1) as f64,
+                "rows": 1u64 << r.kind.k(), "advice_columns": c.advice, "fixed_columns": c.fixed,
+                "selectors": c.selectors, "lookups": c.lookups, "equality_columns": c.equality,
+                "advice_cells": c.advice as u64 * (1u64 << r.kind.k()), "macs": macs,
+                "keygen_s": r.keygen_seconds, "prove_s": r.prove_seconds, "predicted_prove_s": c.predicted_s,
+                "proof_bytes": r.proof_bytes, "core_s_per_mac": r.prove_seconds * cores / macs.max(1) as f64,
             })
         })
         .collect();
@@ -86,11 +105,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
     });
     write(&a.json_out, &serde_json::to_string_pretty(&summary)?)?;
     let mut md = String::from(
-        "| model | chunk | k | advice cols | lookups | MACs | keygen s | prove s | proof B | core-s/MAC |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| model | chunk | k | advice cols | lookups | MACs | keygen s | prove s (model) | proof B | core-s/MAC |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         md.push_str(&format!(
-            "| {} (t={}) | {} | {} | {} | {} | {} | {:.1} | {:.1} | {} | {:.2e} |\n",
+            "| {} (t={}) | {} | {} | {} | {} | {} | {:.1} | {:.1} ({:.1}) | {} | {:.2e} |\n",
             r["model"].as_str().unwrap_or_default(),
             t,
             r["what"].as_str().unwrap_or_default(),
@@ -100,6 +119,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             r["macs"],
             r["keygen_s"].as_f64().unwrap_or_default(),
             r["prove_s"].as_f64().unwrap_or_default(),
+            r["predicted_prove_s"].as_f64().unwrap_or_default(),
             r["proof_bytes"],
             r["core_s_per_mac"].as_f64().unwrap_or_default(),
         ));

@@ -161,3 +161,37 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
         assert!(err.contains("truncated"), "{args:?}: {err}");
     }
 }
+
+/// `zkinfer bench --chunks 2` proves the built-in model's head slice alone and writes one
+/// JSON row and one Markdown row for it, with the measured and the cost model's time.
+#[test]
+fn bench_writes_a_json_and_a_markdown_row_per_chunk() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (j, md) = (tmp.path().join("b.json"), tmp.path().join("b.md"));
+    let out =
+        zkinfer(&["bench", "--tokens", "79,110", "--chunks", "2", "--json-out", s(&j), "--md-out", s(&md)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&j).expect("json")).expect("parses");
+    let rows = v["chunks"].as_array().expect("chunks");
+    assert_eq!(rows.len(), 1, "{v}");
+    let r = &rows[0];
+    assert_eq!(r["what"].as_str(), Some("head, vocabulary 0..256"), "{r}");
+    let k = r["k"].as_u64().expect("k");
+    assert_eq!(r["rows"].as_u64(), Some(1 << k));
+    for f in ["advice_columns", "fixed_columns", "lookups", "equality_columns", "macs", "proof_bytes"] {
+        assert!(r[f].as_u64().is_some_and(|n| n > 0), "{f}: {r}");
+    }
+    for f in ["keygen_s", "prove_s", "predicted_prove_s", "core_s_per_mac"] {
+        assert!(r[f].as_f64().is_some_and(|x| x > 0.0), "{f}: {r}");
+    }
+    assert!(
+        v["verify_ms"].as_f64().is_some_and(|x| x > 0.0) && v["peak_rss_bytes"].as_u64() > Some(0),
+        "{v}"
+    );
+    let table = std::fs::read_to_string(&md).expect("markdown");
+    assert_eq!(table.lines().filter(|l| l.starts_with("| built-in tiny")).count(), 1, "{table}");
+    assert!(table.contains("prove s (model)") && table.contains("peak RSS"), "{table}");
+    let bad = zkinfer(&["bench", "--tokens", "79", "--chunks", "9", "--json-out", s(&j), "--md-out", s(&md)]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("chunk 9 does not exist"));
+}
