@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use zkinfer_prover::chain::{prove_chain, setup, ModelKeys};
+use zkinfer_prover::chain::{plan_chunks, prove_chain, prove_chain_fresh, setup, ModelKeys};
 use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::Fr;
 
@@ -29,27 +29,54 @@ pub fn run(a: ProveArgs) -> Result<()> {
     let env = Env::new(a.srs.as_deref(), a.max_k, a.key_cache.as_deref(), a.json)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.output));
     let start = std::time::Instant::now();
-    let keys = match &a.keys {
-        Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
-        None => {
-            let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
-            let keys = setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &mut |d, n| p.set(d, n))?;
+    let (bundle, best, setup_s, prove_s) = match (&a.keys, network) {
+        // A fresh local run: each chunk's verifying key comes with its proving key, and the
+        // keys file is written once every chunk is proved.
+        (None, None) => {
+            let n = plan_chunks(&q, toks.len(), a.max_k)?.len();
+            let mut p = Progress::new("prove", n, a.json);
+            let mut keygen_s = 0.0;
+            let (bundle, best, keys) = prove_chain_fresh(
+                &q,
+                &toks,
+                a.max_k,
+                &env.srs,
+                &env.srs_cache,
+                env.key_cache.as_ref(),
+                &mut |r| {
+                    keygen_s += r.keygen_seconds;
+                    p.set(r.index + 1, n)
+                },
+            )?;
             keys.write(&keys_path)?;
-            keys
+            let total = start.elapsed().as_secs_f64();
+            (bundle, best, keygen_s, total - keygen_s)
+        }
+        (listed, network) => {
+            let keys = match listed {
+                Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
+                None => {
+                    let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
+                    let keys =
+                        setup(&q, toks.len(), a.max_k, &env.srs, &env.srs_cache, &mut |d, n| p.set(d, n))?;
+                    keys.write(&keys_path)?;
+                    keys
+                }
+            };
+            let setup_s = start.elapsed().as_secs_f64();
+            let start = std::time::Instant::now();
+            let (bundle, best) = if let Some(config) = network {
+                cmd_coordinate::prove(&q, &toks, keys, &env, config)?
+            } else {
+                let mut p = Progress::new("prove", keys.chunks.len(), a.json);
+                let n = keys.chunks.len();
+                prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |r| {
+                    p.set(r.index + 1, n)
+                })?
+            };
+            (bundle, best, setup_s, start.elapsed().as_secs_f64())
         }
     };
-    let setup_s = start.elapsed().as_secs_f64();
-    let start = std::time::Instant::now();
-    let (bundle, best) = if let Some(config) = network {
-        cmd_coordinate::prove(&q, &toks, keys, &env, config)?
-    } else {
-        let mut p = Progress::new("prove", keys.chunks.len(), a.json);
-        let n = keys.chunks.len();
-        prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |r| {
-            p.set(r.index + 1, n)
-        })?
-    };
-    let prove_s = start.elapsed().as_secs_f64();
     bundle.write(&a.output)?;
     let first = bundle.chunks.first().and_then(|c| c.instances.first()?.first().copied());
     let last = bundle

@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
+use halo2_proofs::plonk::VerifyingKey;
 use zkinfer_circuits::argmax::Prior;
 use zkinfer_circuits::block::{BlockCircuit, BlockConsts, Part};
 use zkinfer_circuits::head::{HeadCircuit, HeadError};
@@ -129,8 +130,28 @@ pub fn prove_chunk(
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
 ) -> Result<(ChunkProof, ChunkReport), ChainError> {
+    let (proof, report, _) =
+        prove_chunk_keyed(model, t, index, kind, Some(vk_hash), input, srs, srs_cache, key_cache)?;
+    Ok((proof, report))
+}
+
+/// [`prove_chunk`], returning the chunk's verifying key too (from its proving key); with no
+/// `vk_hash` listed, the key is whatever the model's chunk circuit gives (a fresh run that
+/// makes its keys file as it proves).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn prove_chunk_keyed(
+    model: &QuantizedModel,
+    t: usize,
+    index: usize,
+    kind: ChunkKind,
+    vk_hash: Option<&VkHash>,
+    input: &ChunkInput,
+    srs: &Srs,
+    srs_cache: &SrsCache,
+    key_cache: Option<&KeyCache>,
+) -> Result<(ChunkProof, ChunkReport, VerifyingKey<G1Affine>), ChainError> {
     let d = model.config().hidden_size;
-    let (proof, keygen_seconds, prove_seconds) = match (kind, input) {
+    let (proof, keygen_seconds, prove_seconds, vk) = match (kind, input) {
         (ChunkKind::Block { layer, part, shape }, ChunkInput::Block { input, output }) => {
             check_len(index, "block input", t * d, input.len())?;
             check_len(index, "block output", t * d, output.len())?;
@@ -169,5 +190,5 @@ pub fn prove_chunk(
         }
     };
     let report = ChunkReport { index, kind, keygen_seconds, prove_seconds, proof_bytes: proof.proof.len() };
-    Ok((proof, report))
+    Ok((proof, report, vk))
 }

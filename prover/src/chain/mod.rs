@@ -29,7 +29,7 @@ pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
 pub use estimate::{estimate_chunk, ChunkEstimate};
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
-pub use run::{prove_chain, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
+pub use run::{prove_chain, prove_chain_fresh, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
 
 pub use zkinfer_circuits::block::{BlockCircuit, BlockConsts, BlockShape, Part};
 pub use zkinfer_circuits::head::{HeadCircuit, HeadConsts, HeadShape};

@@ -1,13 +1,13 @@
 //! Setup, proving and verification of a model's chunk chain.
 
-use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::plonk::Circuit;
+use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
+use halo2_proofs::plonk::{Circuit, VerifyingKey};
 use zkinfer_circuits::argmax::Prior;
 use zkinfer_circuits::head::check_chain;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 
 use super::check::chunk_vk;
-use super::chunk::{chunk_inputs, prove_chunk, ChunkInput};
+use super::chunk::{chunk_inputs, prove_chunk, prove_chunk_keyed, ChunkInput};
 use super::keys_file::{ChunkKey, ModelKeys};
 use super::plan::{plan_chunks, ChunkKind};
 use crate::bundle::{Bundle, BundleError, ChunkProof};
@@ -194,25 +194,26 @@ pub fn setup(
     })
 }
 
-/// Keygen (or the cache), a check that the key is the listed one, and the proof.
+/// Keygen (or the cache), a check that the key is the listed one (when one is listed), and
+/// the proof; returns the proof, the keygen and proving seconds and the verifying key.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn prove_one<C: Circuit<Fr>>(
     model: &QuantizedModel,
     index: usize,
     kind: &ChunkKind,
-    vk_hash_listed: &VkHash,
+    vk_hash_listed: Option<&VkHash>,
     circuit: C,
     instances: Vec<Vec<Fr>>,
     srs: &Srs,
     key_cache: Option<&KeyCache>,
     t: usize,
-) -> Result<(ChunkProof, f64, f64), ChainError> {
+) -> Result<(ChunkProof, f64, f64, VerifyingKey<G1Affine>), ChainError> {
     let start = std::time::Instant::now();
     let pk = match key_cache {
         Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, kind, t))?.0,
         None => keygen(srs, &circuit)?,
     };
-    if vk_hash(pk.get_vk()) != *vk_hash_listed {
+    if vk_hash_listed.is_some_and(|listed| vk_hash(pk.get_vk()) != *listed) {
         return Err(ChainError::BadKeys(format!(
             "chunk {index}: the model's key for {kind} is not the listed one"
         )));
@@ -220,7 +221,8 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
     let keygen_s = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
     let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove { index, source })?;
-    Ok((ChunkProof::new(index as u32, pk.get_vk(), proof), keygen_s, start.elapsed().as_secs_f64()))
+    let chunk = ChunkProof::new(index as u32, pk.get_vk(), proof);
+    Ok((chunk, keygen_s, start.elapsed().as_secs_f64(), pk.get_vk().clone()))
 }
 
 /// Runs the integer model on `tokens` and proves every chunk `keys` lists; returns the
@@ -262,6 +264,46 @@ pub fn prove_chain(
     }
     let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
     Ok((Bundle::new(model.model_id(), &VerifierParams::from_srs(srs), proofs), best))
+}
+
+/// [`setup`] and [`prove_chain`] in one pass, for a run without a keys file: each chunk's
+/// verifying key comes out of its proving key instead of a keygen of its own (a SmolLM2
+/// layer's verifying key alone takes about as long as a third of its proof). Returns the
+/// bundle, the proven next token and the keys (the same [`setup`] makes).
+pub fn prove_chain_fresh(
+    model: &QuantizedModel,
+    tokens: &[u32],
+    max_k: u32,
+    srs: &Srs,
+    srs_cache: &SrsCache,
+    key_cache: Option<&KeyCache>,
+    report: &mut dyn FnMut(ChunkReport),
+) -> Result<(Bundle, Prior, ModelKeys), ChainError> {
+    let t = tokens.len();
+    let specs = plan_chunks(model, t, max_k)?;
+    let kinds: Vec<ChunkKind> = specs.iter().map(|s| s.kind).collect();
+    let inputs = chunk_inputs(model, tokens, &kinds)?;
+    let (mut proofs, mut chunks) = (Vec::with_capacity(specs.len()), Vec::with_capacity(specs.len()));
+    let mut best: Option<Prior> = None;
+    for (index, (kind, input)) in kinds.iter().zip(&inputs).enumerate() {
+        let (proof, chunk_report, vk) =
+            prove_chunk_keyed(model, t, index, *kind, None, input, srs, srs_cache, key_cache)?;
+        if let ChunkInput::Head { best: slice_best, .. } = input {
+            best = Some(*slice_best);
+        }
+        report(chunk_report);
+        proofs.push(proof);
+        chunks.push(ChunkKey { kind: *kind, vk_hash: vk_hash(&vk), vk });
+    }
+    let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
+    let params = VerifierParams::from_srs(srs);
+    let keys = ModelKeys {
+        model_id: model.model_id().to_string(),
+        tokens: t,
+        srs_verifier_digest: params.digest(),
+        chunks,
+    };
+    Ok((Bundle::new(model.model_id(), &params, proofs), best, keys))
 }
 
 /// Accepts `bundle` only if it is for the keys' model, was made with `params`' SRS, has one
