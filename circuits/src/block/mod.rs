@@ -5,7 +5,7 @@
 //! # Public instances
 //!
 //! One instance column with two rows: `[commit(input), commit(output)]`, each
-//! [`commit_activations`](crate::poseidon::commit_activations) of the `[t, d]` residual
+//! [`crate::poseidon::commit_activations`] of the `[t, d]` residual
 //! stream (token-major). Chunk `i + 1`'s input commitment must equal chunk `i`'s output
 //! commitment; the verifier checks that chain and that each chunk's verifying key is the one
 //! the model manifest lists (the key fixes the weights, multipliers, norm weights, RoPE
@@ -27,9 +27,12 @@
 //! RMSNorm, Poseidon and the attention chip stack one below the other: each of them fills
 //! only a few percent of a chunk's rows, so owning columns of full height each would cost
 //! their width over all `2^k` rows (and a lookup argument per range check). The rows of
-//! each group are in [`RowCounts`]; `k` is the smallest holding the tallest group and at
-//! least [`MIN_K`]. Below `k = 17` the 2^16-point nonlinearity tables fold into 2 or 4
-//! output columns per row ([`crate::lookup`]), so a small block proves at `k = 15`.
+//! each group are in [`RowCounts`]. [`BlockShape::of`] tries the smallest `k ≥` [`MIN_K`]
+//! holding the tallest group and the next one, each with range limbs of `k − 2` bits
+//! ([`limb_bits_for`]: fewer rows per rescale) and the fewest matmul weight lanes that fit,
+//! and keeps the layout that [`crate::cost`]'s measured cost model finds cheapest. Below
+//! `k = 17` the 2^16-point nonlinearity tables fold into 2 or 4 output columns per row
+//! ([`crate::lookup`]), so a small block proves at `k = 15`.
 
 mod config;
 mod consts;
@@ -41,8 +44,8 @@ pub use config::{BlockConfig, ElemLane};
 pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};
 pub use cursor::Lanes;
 pub use shape::{
-    limb_bits_for, usable_rows, BlockShape, RowCounts, MATMUL_LANES, MATMUL_LANE_CHOICES, MAX_K, MIN_K,
-    RESERVED_ROWS,
+    limb_bits_for, usable_rows, BlockShape, RowCounts, MATMUL_LANES, MATMUL_LANE_CHOICES, MAX_K,
+    MAX_POOL_LANES, MIN_K, RESERVED_ROWS,
 };
 
 use std::sync::Arc;
