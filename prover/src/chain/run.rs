@@ -280,10 +280,10 @@ pub fn prove_chain_fresh(
     report: &mut dyn FnMut(ChunkReport),
 ) -> Result<(Bundle, Prior, ModelKeys), ChainError> {
     let t = tokens.len();
-    let specs = plan_chunks(model, t, max_k)?;
-    let kinds: Vec<ChunkKind> = specs.iter().map(|s| s.kind).collect();
+    // Only the kinds: the plan's constants (every layer's weights) are not kept while proving.
+    let kinds: Vec<ChunkKind> = plan_chunks(model, t, max_k)?.into_iter().map(|s| s.kind).collect();
     let inputs = chunk_inputs(model, tokens, &kinds)?;
-    let (mut proofs, mut chunks) = (Vec::with_capacity(specs.len()), Vec::with_capacity(specs.len()));
+    let (mut proofs, mut chunks) = (Vec::with_capacity(kinds.len()), Vec::with_capacity(kinds.len()));
     let mut best: Option<Prior> = None;
     for (index, (kind, input)) in kinds.iter().zip(&inputs).enumerate() {
         let (proof, chunk_report, vk) =
