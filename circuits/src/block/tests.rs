@@ -122,6 +122,10 @@ fn tiny_block_columns_and_lookups_stay_within_budget() {
     let c = consts(Part::Both);
     let shape = BlockShape::of(&c);
     assert_eq!((shape.k, shape.elem_lanes), (MIN_K, 1), "the tiny block fits one lane at the minimum k");
+    // The widest limbs k allows (13 bits at k = 15) and the fewest weight lanes (its matmuls
+    // fill 6,328 of its rows with 8).
+    assert_eq!((shape.limb_bits, shape.matmul_lanes), (crate::block::limb_bits_for(MIN_K), 8));
+    assert_eq!(crate::block::limb_bits_for(MIN_K), 13);
     let rows = RowCounts::of(&c, &shape);
     assert!(shape.stacked, "the tiny block stacks RMSNorm, Poseidon and the attention");
     assert!(rows.elem.max(rows.tallest_fixed_group(true)) < usable_rows(shape.k));
