@@ -110,10 +110,8 @@ pub fn run(a: AggregateArgs) -> Result<()> {
         );
     }
     let srs = match file_srs {
-        Some(mut srs) => {
-            srs.downsize(a.k)?;
-            srs
-        }
+        // Already checked and downsized to `a.k` when loaded.
+        Some(srs) => srs,
         None => srs_cache.insecure(a.k)?,
     };
     let start = Instant::now();

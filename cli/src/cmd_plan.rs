@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::plan::{plan, LANES};
-use zkinfer_prover::chain::{estimate_chunk, plan_chunks, ChunkEstimate};
+use zkinfer_prover::chain::{estimate_chunk, plan_chunks, ChunkEstimate, ChunkKind};
 use zkinfer_quantize::open::{self, FloatModel};
 use zkinfer_quantize::prompts::CALIBRATION;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
@@ -87,12 +87,11 @@ fn run_quantized(a: &PlanArgs, name: &str, q: &QuantizedModel, layers: usize) ->
     let chunks: Vec<ChunkEstimate> = specs.iter().map(estimate_chunk).collect();
     let quantized_layers = q.config().num_hidden_layers.max(1);
     let repeat = layers.div_ceil(quantized_layers);
-    let is_block = |c: &ChunkEstimate| c.what.starts_with("block");
-    let total_s: f64 = chunks
-        .iter()
-        .map(|c| if is_block(c) { c.prove_seconds * repeat as f64 } else { c.prove_seconds })
-        .sum();
-    let count: usize = chunks.iter().map(|c| if is_block(c) { repeat } else { 1 }).sum();
+    // How many times each planned chunk is proved: a block chunk once per layer it stands for.
+    let times: Vec<usize> =
+        specs.iter().map(|s| if matches!(s.kind, ChunkKind::Block { .. }) { repeat } else { 1 }).collect();
+    let total_s: f64 = chunks.iter().zip(&times).map(|(c, &n)| c.prove_seconds * n as f64).sum();
+    let count: usize = times.iter().sum();
     let peak = chunks.iter().map(|c| c.memory_bytes).max().unwrap_or(0);
     if a.json {
         let out = json!({
@@ -143,7 +142,8 @@ pub fn run(a: PlanArgs) -> Result<()> {
     if a.tokens == 0 {
         bail!("--tokens must be positive");
     }
-    if let Some(path) = a.model.as_deref().filter(|p| open::is_quantized(Path::new(p)).unwrap_or(false)) {
+    let quantized = a.model.as_deref().filter(|p| open::is_quantized(Path::new(p)).unwrap_or(false));
+    if let Some(path) = quantized.filter(|_| !a.analytic) {
         let q = QuantizedModel::open(Path::new(path))?;
         let layers = q.config().num_hidden_layers;
         return run_quantized(&a, path, &q, layers);

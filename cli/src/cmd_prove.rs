@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use zkinfer_prover::chain::{plan_chunks, prove_chain, prove_chain_fresh, setup, ModelKeys};
+use zkinfer_prover::chain::{prove_chain, prove_chain_fresh, setup, ModelKeys};
 use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::Fr;
 
@@ -33,8 +33,7 @@ pub fn run(a: ProveArgs) -> Result<()> {
         // A fresh local run: each chunk's verifying key comes with its proving key, and the
         // keys file is written once every chunk is proved.
         (None, None) => {
-            let n = plan_chunks(&q, toks.len(), a.max_k)?.len();
-            let mut p = Progress::new("prove", n, a.json);
+            let mut p = Progress::new("prove", q.config().num_hidden_layers, a.json);
             let mut keygen_s = 0.0;
             let (bundle, best, keys) = prove_chain_fresh(
                 &q,
@@ -43,7 +42,7 @@ pub fn run(a: ProveArgs) -> Result<()> {
                 &env.srs,
                 &env.srs_cache,
                 env.key_cache.as_ref(),
-                &mut |r| {
+                &mut |r, n| {
                     keygen_s += r.keygen_seconds;
                     p.set(r.index + 1, n)
                 },

@@ -58,6 +58,10 @@ fn quantize_then_run_the_quantized_file() {
         );
         assert!(c["prove_seconds"].as_f64().is_some_and(|s| s > 1.0), "{c}");
     }
+    assert_eq!((p["chunk_count"].as_u64(), p["block_chunks_repeat"].as_u64()), (Some(3), Some(1)), "{p}");
+    // `--analytic` is honoured for a quantized file too: the per-operation estimate.
+    let a = json(&zkinfer(&["plan", out.to_str().expect("utf8"), "--tokens", "4", "--analytic", "--json"]));
+    assert!(a["layout"].is_null() && a["macs"].as_u64() > Some(0), "{a}");
 }
 
 #[test]

@@ -39,6 +39,7 @@ mod consts;
 mod cursor;
 mod shape;
 mod synth;
+mod wire;
 
 pub use config::{BlockConfig, ElemLane};
 pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};
@@ -47,6 +48,7 @@ pub use shape::{
     limb_bits_for, usable_rows, BlockShape, RowCounts, MATMUL_LANES, MATMUL_LANE_CHOICES, MAX_K,
     MAX_POOL_LANES, MIN_K, RESERVED_ROWS,
 };
+pub use wire::{MAX_ELEM_LANES, MAX_SHAPE_TOKENS};
 
 use std::sync::Arc;
 

@@ -22,14 +22,6 @@ pub const MATMUL_LANE_CHOICES: [usize; 5] = [8, 16, 32, 64, 128];
 /// Largest `k` the shape search tries.
 pub const MAX_K: u32 = 26;
 
-fn default_matmul_lanes() -> usize {
-    MATMUL_LANES
-}
-
-fn default_limb_bits() -> u32 {
-    LIMB_BITS
-}
-
 /// The range limb width a chunk at `k` uses: the widest whose table fits half the rows.
 pub fn limb_bits_for(k: u32) -> u32 {
     k.saturating_sub(2).clamp(LIMB_BITS, MAX_LIMB_BITS)
@@ -37,8 +29,11 @@ pub fn limb_bits_for(k: u32) -> u32 {
 
 /// The configuration parameters of a block chunk circuit: what `configure` needs to
 /// declare its columns. Derived from the constants by [`BlockShape::of`].
+///
+/// Read from files and peers through [`super::wire`], which refuses shapes whose
+/// configuration would panic or declare an unbounded number of columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "super::wire::WireShape")]
 pub struct BlockShape {
     /// Tokens (the matmul chip's activation columns).
     pub t: usize,
@@ -52,18 +47,14 @@ pub struct BlockShape {
     pub k: u32,
     /// Whether RMSNorm, Poseidon and the attention stack in one shared set of columns
     /// ([`crate::pool`]) rather than each owning its columns side by side.
-    #[serde(default)]
     pub stacked: bool,
     /// Further elementwise lanes in the shared columns, in the rows below the stacked chips
     /// (only when `stacked`).
-    #[serde(default)]
     pub pool_lanes: usize,
     /// Weight lanes (fixed columns) of the matmul chip.
-    #[serde(default = "default_matmul_lanes")]
     pub matmul_lanes: usize,
     /// Bits of a full range-check limb ([`crate::range`]); the range table has
     /// `2^(limb_bits + 1) − 1` rows.
-    #[serde(default = "default_limb_bits")]
     pub limb_bits: u32,
 }
 

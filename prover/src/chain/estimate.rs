@@ -9,7 +9,7 @@
 //!
 //! | chunk | k | advice / fixed / lookups | prove s est. / measured | peak GB est. / measured |
 //! |---|---|---|---|---|
-//! | tiny block, 8 tokens (8-bit limbs, 32 lanes) | 15 | 67 / 221 / 19 | 24.3 / 24.0 | 1.21 / 1.01 |
+//! | tiny block, 8 tokens (8-bit limbs, 32 lanes) | 15 | 67 / 221 / 19 | 24.2 / 24.0 | 1.21 / 1.01 |
 //! | SmolLM2 layer 0, 4 tokens (8-bit limbs, 32 lanes) | 17 | 50 / 211 / 19 | 86.1 / 87.7 | 4.38 / 3.98 |
 //! | SmolLM2 layer 0, 4 tokens (14-bit limbs, 64 lanes) | 16 | 73 / 255 / 24 | 55.4 / 55.1 | 2.75 / 2.57 |
 

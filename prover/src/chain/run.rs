@@ -269,7 +269,8 @@ pub fn prove_chain(
 /// [`setup`] and [`prove_chain`] in one pass, for a run without a keys file: each chunk's
 /// verifying key comes out of its proving key instead of a keygen of its own (a SmolLM2
 /// layer's verifying key alone takes about as long as a third of its proof). Returns the
-/// bundle, the proven next token and the keys (the same [`setup`] makes).
+/// bundle, the proven next token and the keys (the same [`setup`] makes). `report` gets each
+/// chunk's timings and the number of chunks.
 pub fn prove_chain_fresh(
     model: &QuantizedModel,
     tokens: &[u32],
@@ -277,7 +278,7 @@ pub fn prove_chain_fresh(
     srs: &Srs,
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
-    report: &mut dyn FnMut(ChunkReport),
+    report: &mut dyn FnMut(ChunkReport, usize),
 ) -> Result<(Bundle, Prior, ModelKeys), ChainError> {
     let t = tokens.len();
     // Only the kinds: the plan's constants (every layer's weights) are not kept while proving.
@@ -291,7 +292,7 @@ pub fn prove_chain_fresh(
         if let ChunkInput::Head { best: slice_best, .. } = input {
             best = Some(*slice_best);
         }
-        report(chunk_report);
+        report(chunk_report, kinds.len());
         proofs.push(proof);
         chunks.push(ChunkKey { kind: *kind, vk_hash: vk_hash(&vk), vk });
     }

@@ -1,0 +1,123 @@
+//! A [`BlockShape`] as files and peers send it: fields written before a shape had them
+//! take their old values, and a shape whose configuration would panic or declare an
+//! unbounded number of columns (a hostile keys file or job) is refused while decoding.
+
+use super::shape::{BlockShape, MATMUL_LANES, MATMUL_LANE_CHOICES, MAX_K, MAX_POOL_LANES};
+use crate::range::{LIMB_BITS, MAX_LIMB_BITS};
+
+/// Most tokens a shape may declare (one matmul activation column each).
+pub const MAX_SHAPE_TOKENS: usize = 4096;
+/// Most elementwise lanes of their own a shape may declare (9 advice columns each).
+pub const MAX_ELEM_LANES: usize = 256;
+
+fn default_matmul_lanes() -> usize {
+    MATMUL_LANES
+}
+
+fn default_limb_bits() -> u32 {
+    LIMB_BITS
+}
+
+/// The serialized fields of a [`BlockShape`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WireShape {
+    t: usize,
+    attention: bool,
+    mlp: bool,
+    elem_lanes: usize,
+    k: u32,
+    #[serde(default)]
+    stacked: bool,
+    #[serde(default)]
+    pool_lanes: usize,
+    #[serde(default = "default_matmul_lanes")]
+    matmul_lanes: usize,
+    #[serde(default = "default_limb_bits")]
+    limb_bits: u32,
+}
+
+impl TryFrom<WireShape> for BlockShape {
+    type Error = String;
+
+    fn try_from(w: WireShape) -> Result<Self, String> {
+        let max_lanes = MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1];
+        let checks = [
+            (w.t <= MAX_SHAPE_TOKENS, format!("{} tokens (at most {MAX_SHAPE_TOKENS})", w.t)),
+            (
+                w.elem_lanes <= MAX_ELEM_LANES,
+                format!("{} elementwise lanes (at most {MAX_ELEM_LANES})", w.elem_lanes),
+            ),
+            (
+                w.pool_lanes <= MAX_POOL_LANES,
+                format!("{} pool lanes (at most {MAX_POOL_LANES})", w.pool_lanes),
+            ),
+            (w.k <= MAX_K, format!("k = {} (at most {MAX_K})", w.k)),
+            (
+                (1..=max_lanes).contains(&w.matmul_lanes),
+                format!("{} matmul lanes (1 to {max_lanes})", w.matmul_lanes),
+            ),
+            (
+                (LIMB_BITS..=MAX_LIMB_BITS).contains(&w.limb_bits),
+                format!("{}-bit range limbs ({LIMB_BITS} to {MAX_LIMB_BITS})", w.limb_bits),
+            ),
+        ];
+        if let Some((_, why)) = checks.into_iter().find(|(ok, _)| !ok) {
+            return Err(format!("block shape with {why}"));
+        }
+        let WireShape { t, attention, mlp, elem_lanes, k, stacked, pool_lanes, matmul_lanes, limb_bits } = w;
+        Ok(BlockShape { t, attention, mlp, elem_lanes, k, stacked, pool_lanes, matmul_lanes, limb_bits })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str =
+        r#"{"t":8,"attention":true,"mlp":true,"elem_lanes":1,"k":15,"stacked":true,"pool_lanes":3}"#;
+
+    fn with(field: &str, value: &str) -> String {
+        OLD.replacen('}', &format!(r#","{field}":{value}}}"#), 1)
+    }
+
+    #[test]
+    fn fields_from_before_take_their_old_values_and_round_trip() {
+        let s: BlockShape = serde_json::from_str(OLD).expect("an old shape");
+        assert_eq!((s.limb_bits, s.matmul_lanes), (LIMB_BITS, MATMUL_LANES));
+        let back: BlockShape =
+            serde_json::from_str(&serde_json::to_string(&s).expect("writes")).expect("reads");
+        assert_eq!(back, s);
+    }
+
+    /// Shapes that would make `configure` panic (a limb width outside the table's range) or
+    /// declare millions of columns are refused, each naming its field.
+    #[test]
+    fn hostile_shapes_are_refused_with_the_field() {
+        for (field, value, needle) in [
+            ("limb_bits", "40", "range limbs"),
+            ("limb_bits", "0", "range limbs"),
+            ("matmul_lanes", "0", "matmul lanes"),
+            ("matmul_lanes", "1000000000", "matmul lanes"),
+        ] {
+            let err = serde_json::from_str::<BlockShape>(&with(field, value)).expect_err(field).to_string();
+            assert!(err.contains(needle), "{field} = {value}: {err}");
+        }
+        let huge = OLD.replace(r#""elem_lanes":1"#, r#""elem_lanes":100000000"#);
+        assert!(serde_json::from_str::<BlockShape>(&huge)
+            .expect_err("lanes")
+            .to_string()
+            .contains("elementwise"));
+        let huge = OLD.replace(r#""t":8"#, r#""t":1000000"#);
+        assert!(serde_json::from_str::<BlockShape>(&huge)
+            .expect_err("tokens")
+            .to_string()
+            .contains("tokens"));
+        let deep = OLD.replace(r#""k":15"#, r#""k":40"#);
+        assert!(serde_json::from_str::<BlockShape>(&deep).expect_err("k").to_string().contains("k = 40"));
+        assert!(
+            serde_json::from_str::<BlockShape>(&with("extra", "1")).is_err(),
+            "unknown fields stay refused"
+        );
+    }
+}
