@@ -118,7 +118,7 @@ impl ArgmaxConfig {
         let gap = RangeConfig::configure(meta, "argmax gap", z, table);
         let (q_row, q_pos, q_first, q_step, q_last) =
             (meta.selector(), meta.selector(), meta.selector(), meta.selector(), meta.selector());
-        let stride = i32::try_from(range_rows(bits, table.limb_bits)).unwrap_or(i32::MAX);
+        let stride = i32::try_from(range_rows(bits, table.layout())).unwrap_or(i32::MAX);
         let one = || Expression::Constant(Fr::ONE);
 
         meta.create_gate("argmax candidate", |meta| {

@@ -72,7 +72,7 @@ use zkinfer_quantize::int::ops::AttnShape;
 
 use crate::field::{cell_i128, AssignedFr};
 use crate::pool::ColumnPool;
-use crate::range::RangeTableConfig;
+use crate::range::{RangeLayout, RangeTableConfig};
 use crate::softmax::{SoftmaxChip, SoftmaxConfig};
 use head::{group_rows, HeadChip, HeadConfig, HEAD_LANES};
 use layout::AttnLayout;
@@ -150,10 +150,10 @@ impl AttentionChip {
     }
 
     /// Rows one call of `shape` over `q_bits`/`k_bits`-bit inputs uses from its offset with
-    /// `limb`-bit range limbs; `Error::Synthesis` for a shape the chip cannot lay out
+    /// range layout `layout`; `Error::Synthesis` for a shape the chip cannot lay out
     /// ([`AttnLayout::new`]).
-    pub fn rows(shape: &AttnShape, q_bits: u32, k_bits: u32, limb: u32) -> Result<usize, Error> {
-        Ok(AttnLayout::new(shape, q_bits, k_bits, limb)?.rows())
+    pub fn rows(shape: &AttnShape, q_bits: u32, k_bits: u32, layout: RangeLayout) -> Result<usize, Error> {
+        Ok(AttnLayout::new(shape, q_bits, k_bits, layout)?.rows())
     }
 
     /// The honest witness for the values `q: [t, h, D]`, `k, v: [t, kv, D]`, or `None` when
@@ -181,7 +181,7 @@ impl AttentionChip {
         k: &[AssignedFr<'_>],
         v: &[AssignedFr<'_>],
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
-        let layout = AttnLayout::new(shape, q_bits, k_bits, self.config.score.rescale.limb_bits())?;
+        let layout = AttnLayout::new(shape, q_bits, k_bits, self.config.score.rescale.range_layout())?;
         let values = |cells: &[AssignedFr<'_>]| {
             cells.iter().fold(Value::known(Some(Vec::with_capacity(cells.len()))), |acc, c| {
                 acc.zip(cell_i128(c)).map(|(acc, v)| {
@@ -212,7 +212,7 @@ impl AttentionChip {
         v: &[AssignedFr<'_>],
         w: Value<AttnWitness>,
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
-        if layout.limb != self.config.score.rescale.limb_bits() {
+        if layout.layout != self.config.score.rescale.range_layout() {
             // A layout for another range table would misplace every range check.
             return Err(Error::Synthesis);
         }
@@ -224,7 +224,7 @@ impl AttentionChip {
         w.as_ref().error_if_known_and(|w| !w.fits(layout))?;
         let score_chip = ScoreChip::construct(self.config.score);
         let head_chip = HeadChip::construct(self.config.head);
-        let score_rows = layout.score.rows(layout.limb);
+        let score_rows = layout.score.rows(layout.layout);
         let group = h / kv;
         let mut heads: Vec<Option<AssignedFr<'v>>> = vec![None; t * h * d];
         let mut band = offset;
@@ -253,7 +253,7 @@ impl AttentionChip {
                     row.map(|r| r.softmax.clone()),
                 )?;
                 let vals: Vec<&[AssignedFr<'_>]> = (0..n).map(|s| slot(v, kv, d, s, kvh)).collect();
-                let rows_per_group = group_rows(n, &layout.head, layout.limb);
+                let rows_per_group = group_rows(n, &layout.head, layout.layout);
                 for g in 0..d / HEAD_LANES {
                     let out = head_chip.assign_group(
                         region,

@@ -77,7 +77,7 @@ use zkinfer_quantize::qmodel::QNorm;
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::lookup::{LookupChip, LookupConfig};
 use crate::pool::ColumnPool;
-use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig};
+use crate::range::{range_rows, RangeChip, RangeConfig, RangeLayout, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// `E`: the largest exponent of the mean square (`ms < 2^(16 + 2E) = 2^64`).
@@ -148,11 +148,11 @@ impl NormSite {
         u64::BITS - (self.d() as u64 - 1).leading_zeros()
     }
 
-    /// Rows one token uses with `limb`-bit range limbs.
-    pub fn rows(&self, limb: u32) -> usize {
-        let r = |bits| range_rows(bits, limb);
+    /// Rows one token uses in the range layout `layout`.
+    pub fn rows(&self, layout: RangeLayout) -> usize {
+        let r = |bits| range_rows(bits, layout);
         let stats = r(EXP_REMAINDER_BITS).max(r(self.div_bits())).max(r(RSQRT_MANT_BITS));
-        (self.d() * self.rescale.rows(limb)).max(stats)
+        (self.d() * self.rescale.rows(layout)).max(stats)
     }
 }
 

@@ -35,6 +35,7 @@ use zkinfer_quantize::fixed::Scale;
 
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::lookup::ExtendedLookupChip;
+use crate::range::RangeLayout;
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// The rescale site of SwiGLU's product: shift `SILU_FRAC + up.frac − mid.frac`, output
@@ -195,9 +196,9 @@ impl SwigluChip {
         &self.silu
     }
 
-    /// Rows one element uses with `limb`-bit range limbs.
-    pub fn rows(gate_bits: u32, site: &RescaleSite, limb: u32) -> usize {
-        ExtendedLookupChip::rows(gate_bits, limb).max(site.rows(limb))
+    /// Rows one element uses in the range layout `layout`.
+    pub fn rows(gate_bits: u32, site: &RescaleSite, layout: RangeLayout) -> usize {
+        ExtendedLookupChip::rows(gate_bits, layout).max(site.rows(layout))
     }
 
     /// One SwiGLU element at rows `offset .. offset + rows(gate_bits, site)`: copies `gate`

@@ -13,8 +13,12 @@
 //!
 //! # Layout
 //!
-//! One check of `n = ⌈bits / L⌉` limbs uses `n + 1` rows of a single advice column `z`
-//! (a running sum, most significant part last), starting at the row of the value:
+//! One check of `n = ⌈bits / L⌉` limbs is a running sum in a single advice column `z`
+//! (most significant part last), starting at the row of the value. `c = 0` for an unsigned
+//! check and `c = 2^(bits−1)` for a signed one; every limb is `L` bits wide except the top
+//! one, `w_{n−1} = bits − L(n − 1)`. Two layouts ([`RangeLayout::compact`]):
+//!
+//! **Ending in a zero row** (the original layout; `n + 1` rows):
 //!
 //! | row | `z` (advice) | `offset` (fixed) | `width` (fixed) | `q_limb` | `q_end` |
 //! |---|---|---|---|---|---|
@@ -22,13 +26,24 @@
 //! | `o + i` (`0 < i < n`) | `zᵢ = ⌊(v + c) / 2^(L·i)⌋` | 0 | `wᵢ` | 1 | 0 |
 //! | `o + n` | `zₙ = 0` | 0 | 0 | 0 | 1 |
 //!
-//! `c = 0` for an unsigned check and `c = 2^(bits−1)` for a signed one. Every limb is `L` bits
-//! wide except the top one, `w_{n−1} = bits − L(n − 1)`.
-//!
 //! - lookup `name` (`q_limb`): `(zᵢ + offsetᵢ − 2^L·zᵢ₊₁, widthᵢ) ∈ {(l, w) : 0 ≤ l < 2^w ≤ 2^L}`;
 //! - gate `range end` (`q_end`): `z = 0`.
 //!
-//! Together: `v + c = Σ lᵢ·2^(L·i)` with `0 ≤ lᵢ < 2^wᵢ`, so `0 ≤ v + c < 2^bits`. Since
+//! **Compact** (`max(n, 1)` rows): the top limb is the last running-sum value itself, so
+//! no zero row follows; a fixed column `next` holds `2^L` on every row whose limb has a
+//! successor and 0 on the top limb's row:
+//!
+//! | row | `z` (advice) | `offset` (fixed) | `width` (fixed) | `next` (fixed) | `q_limb` |
+//! |---|---|---|---|---|---|
+//! | `o` | `z₀ = v` | `c` | `w₀` | `2^L` (0 if `n ≤ 1`) | 1 |
+//! | `o + i` (`0 < i < n − 1`) | `zᵢ` | 0 | `wᵢ` | `2^L` | 1 |
+//! | `o + n − 1` | `z_{n−1}` | 0 | `w_{n−1}` | 0 | 1 |
+//!
+//! - lookup `name`: `(q_limb·(zᵢ + offsetᵢ) − nextᵢ·zᵢ₊₁, q_limb·widthᵢ) ∈` the same table.
+//!   On the top row `next = 0`, so the row below (another check's, or nothing) is not read;
+//!   a 0-bit check is one row with width 0, proving `v = 0`.
+//!
+//! Either way: `v + c = Σ lᵢ·2^(L·i)` with `0 ≤ lᵢ < 2^wᵢ`, so `0 ≤ v + c < 2^bits`. Since
 //! `bits ≤` [`MAX_RANGE_BITS`]` < 253`, the sum cannot wrap around the field.
 
 use halo2_proofs::arithmetic::Field;
@@ -56,9 +71,53 @@ pub const fn limbs(bits: u32, limb: u32) -> usize {
     bits.div_ceil(limb) as usize
 }
 
-/// Rows a `bits`-wide check uses with `limb`-bit limbs, the final zero row included.
-pub const fn range_rows(bits: u32, limb: u32) -> usize {
-    limbs(bits, limb) + 1
+/// How range checks lay out their limbs (see the [module docs](self)): the table's limb
+/// width `L` and whether a check ends on its top limb (compact) or in a zero row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RangeLayout {
+    /// `L`: bits of a full limb.
+    pub limb_bits: u32,
+    /// Whether checks end on their top limb (no zero row).
+    pub compact: bool,
+}
+
+impl Default for RangeLayout {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl RangeLayout {
+    /// The default: [`LIMB_BITS`]-bit limbs, checks ending in a zero row (chips on their
+    /// own, the head circuit, block shapes from before the compact layout).
+    pub const DEFAULT: RangeLayout = RangeLayout { limb_bits: LIMB_BITS, compact: false };
+
+    /// `limb_bits`-bit limbs, compact checks.
+    pub const fn compact(limb_bits: u32) -> Self {
+        RangeLayout { limb_bits, compact: true }
+    }
+
+    /// `limb_bits`-bit limbs, checks ending in a zero row.
+    pub const fn with_zero_row(limb_bits: u32) -> Self {
+        RangeLayout { limb_bits, compact: false }
+    }
+
+    /// Rows a `bits`-wide check uses.
+    pub const fn rows(self, bits: u32) -> usize {
+        let n = limbs(bits, self.limb_bits);
+        if !self.compact {
+            n + 1
+        } else if n == 0 {
+            1
+        } else {
+            n
+        }
+    }
+}
+
+/// Rows a `bits`-wide check uses in `layout` (the final zero row included where it has one).
+pub const fn range_rows(bits: u32, layout: RangeLayout) -> usize {
+    layout.rows(bits)
 }
 
 /// The shared `(limb, width)` table: all pairs with `0 ≤ limb < 2^width`, `0 ≤ width ≤ L`.
@@ -77,19 +136,32 @@ pub struct RangeTableConfig {
     pub width: TableColumn,
     /// `L`: bits of a full limb.
     pub limb_bits: u32,
+    /// Whether the checks against this table are compact ([`RangeLayout::compact`]).
+    pub compact: bool,
 }
 
 impl RangeTableConfig {
     /// Declares the two table columns of the default [`LIMB_BITS`]-bit table.
     pub fn configure(meta: &mut ConstraintSystem<Fr>) -> Self {
-        Self::configure_with(meta, LIMB_BITS)
+        Self::configure_layout(meta, RangeLayout::DEFAULT)
     }
 
-    /// Declares the two table columns of a `limb_bits`-bit table.
+    /// Declares the two table columns of a `limb_bits`-bit table, for checks ending in a
+    /// zero row.
     ///
     /// # Panics
     /// If `limb_bits` is not in `1..=MAX_LIMB_BITS` (a configuration bug, not a data error).
     pub fn configure_with(meta: &mut ConstraintSystem<Fr>, limb_bits: u32) -> Self {
+        Self::configure_layout(meta, RangeLayout::with_zero_row(limb_bits))
+    }
+
+    /// Declares the two table columns for checks laid out as `layout` says.
+    ///
+    /// # Panics
+    /// If the limb width is not in `1..=MAX_LIMB_BITS` (a configuration bug, not a data
+    /// error).
+    pub fn configure_layout(meta: &mut ConstraintSystem<Fr>, layout: RangeLayout) -> Self {
+        let RangeLayout { limb_bits, compact } = layout;
         assert!(
             (1..=MAX_LIMB_BITS).contains(&limb_bits),
             "limb width {limb_bits} out of 1..={MAX_LIMB_BITS}"
@@ -98,7 +170,12 @@ impl RangeTableConfig {
         let width = meta.lookup_table_column();
         meta.annotate_lookup_column(value, || "range table: limb");
         meta.annotate_lookup_column(width, || "range table: width");
-        RangeTableConfig { value, width, limb_bits }
+        RangeTableConfig { value, width, limb_bits, compact }
+    }
+
+    /// The layout of the checks against this table.
+    pub const fn layout(&self) -> RangeLayout {
+        RangeLayout { limb_bits: self.limb_bits, compact: self.compact }
     }
 
     /// Rows a `limb_bits`-bit table occupies (`2^(L+1) − 1`).
@@ -147,10 +224,20 @@ pub struct RangeConfig {
     pub width: Column<Fixed>,
     /// Enables the limb lookup.
     pub q_limb: Selector,
-    /// Enables `z = 0`.
-    pub q_end: Selector,
+    /// The rows' ends: `q_end` (enables `z = 0`) in the layout with a zero row, the `next`
+    /// column (`2^L` below a limb with a successor) in the compact one.
+    pub end: RangeEnd,
     /// The shared table.
     pub table: RangeTableConfig,
+}
+
+/// How a [`RangeConfig`]'s checks end (see the [module docs](self)).
+#[derive(Clone, Copy, Debug)]
+pub enum RangeEnd {
+    /// A zero row, enforced by the `range end` gate on this selector.
+    ZeroRow(Selector),
+    /// The top limb; this fixed column holds `2^L` where a limb has a successor, else 0.
+    Compact(Column<Fixed>),
 }
 
 impl RangeConfig {
@@ -159,9 +246,14 @@ impl RangeConfig {
         self.table.limb_bits
     }
 
+    /// The layout of this column's checks (the table's).
+    pub fn layout(&self) -> RangeLayout {
+        self.table.layout()
+    }
+
     /// Rows a `bits`-wide check uses in this column.
     pub fn rows(&self, bits: u32) -> usize {
-        range_rows(bits, self.limb_bits())
+        range_rows(bits, self.layout())
     }
 }
 
@@ -177,13 +269,17 @@ impl RangeConfig {
         let offset = meta.fixed_column();
         let width = meta.fixed_column();
         let q_limb = meta.complex_selector();
-        let q_end = meta.selector();
-
-        meta.create_gate("range end", |meta| {
-            let q = meta.query_selector(q_end);
-            let z = meta.query_advice(z, Rotation::cur());
-            vec![("z = 0", q * z)]
-        });
+        let end = if table.compact {
+            RangeEnd::Compact(meta.fixed_column())
+        } else {
+            let q_end = meta.selector();
+            meta.create_gate("range end", |meta| {
+                let q = meta.query_selector(q_end);
+                let z = meta.query_advice(z, Rotation::cur());
+                vec![("z = 0", q * z)]
+            });
+            RangeEnd::ZeroRow(q_end)
+        };
 
         meta.lookup(name, |meta| {
             let q = meta.query_selector(q_limb);
@@ -191,11 +287,18 @@ impl RangeConfig {
             let z_next = meta.query_advice(z, Rotation::next());
             let offset = meta.query_fixed(offset, Rotation::cur());
             let width = meta.query_fixed(width, Rotation::cur());
-            let limb = z_cur + offset - z_next * Expression::Constant(pow2(table.limb_bits));
-            vec![(q.clone() * limb, table.value), (q * width, table.width)]
+            let limb = match end {
+                RangeEnd::ZeroRow(_) => {
+                    q.clone() * (z_cur + offset - z_next * Expression::Constant(pow2(table.limb_bits)))
+                }
+                RangeEnd::Compact(next) => {
+                    q.clone() * (z_cur + offset) - meta.query_fixed(next, Rotation::cur()) * z_next
+                }
+            };
+            vec![(limb, table.value), (q * width, table.width)]
         });
 
-        RangeConfig { z, offset, width, q_limb, q_end, table }
+        RangeConfig { z, offset, width, q_limb, end, table }
     }
 }
 
@@ -216,7 +319,7 @@ impl RangeChip {
         &self.config
     }
 
-    /// Proves `0 ≤ v < 2^bits` on rows `offset ..= offset + limbs(bits, L)`; returns the cell
+    /// Proves `0 ≤ v < 2^bits` on rows `offset .. offset + rows(bits)`; returns the cell
     /// holding `v` (copy it where `v` is used).
     pub fn assign_unsigned<'v>(
         &self,
@@ -229,7 +332,7 @@ impl RangeChip {
     }
 
     /// Proves `−2^(bits−1) ≤ v < 2^(bits−1)` (`bits ≥ 1`) on rows
-    /// `offset ..= offset + limbs(bits, L)`; returns the cell holding `v`.
+    /// `offset .. offset + rows(bits)`; returns the cell holding `v`.
     pub fn assign_signed<'v>(
         &self,
         region: &mut Region<'_, Fr>,
@@ -264,19 +367,35 @@ impl RangeChip {
             cfg.q_limb.enable(region, row)?;
             let width = if i + 1 == n { bits - limb * (n as u32 - 1) } else { limb };
             region.assign_fixed(cfg.width, row, Fr::from(u64::from(width)));
+            if let RangeEnd::Compact(next) = cfg.end {
+                let successor = if i + 1 < n { pow2(limb) } else { Fr::ZERO };
+                region.assign_fixed(next, row, successor);
+            }
             if i == 0 {
                 region.assign_fixed(cfg.offset, row, shift);
             } else {
                 region.assign_advice(cfg.z, row, shifted.map(|s| shr_bits(s, limb * i as u32)));
             }
         }
-        // The final row is zero for an honest value; a value out of range leaves its
-        // excess in the top limb, which the lookup then rejects. With no limbs the final
-        // row is the value's own row.
-        if n > 0 {
-            region.assign_advice(cfg.z, offset + n, Value::known(Fr::ZERO));
+        match cfg.end {
+            // The final row is zero for an honest value; a value out of range leaves its
+            // excess in the top limb, which the lookup then rejects. With no limbs the
+            // final row is the value's own row.
+            RangeEnd::ZeroRow(q_end) => {
+                if n > 0 {
+                    region.assign_advice(cfg.z, offset + n, Value::known(Fr::ZERO));
+                }
+                q_end.enable(region, offset + n)?;
+            }
+            // The top limb is the last running-sum value, bounded by its width; with no
+            // limbs, the value's own row is looked up with width 0 (`next` there is 0).
+            RangeEnd::Compact(_) => {
+                if n == 0 {
+                    cfg.q_limb.enable(region, offset)?;
+                    region.assign_fixed(cfg.width, offset, Fr::ZERO);
+                }
+            }
         }
-        cfg.q_end.enable(region, offset + n)?;
         Ok(first)
     }
 }
@@ -297,31 +416,31 @@ mod tests {
     #[derive(Clone)]
     struct RangeCircuit {
         checks: Vec<Check>,
-        /// The table's limb width.
-        limb: u32,
+        /// The table's layout.
+        layout: RangeLayout,
     }
 
     impl Circuit<Fr> for RangeCircuit {
         type Config = RangeConfig;
         type FloorPlanner = SimpleFloorPlanner;
-        type Params = u32;
+        type Params = RangeLayout;
 
         fn without_witnesses(&self) -> Self {
             self.clone()
         }
 
-        fn params(&self) -> u32 {
-            self.limb
+        fn params(&self) -> RangeLayout {
+            self.layout
         }
 
-        fn configure_with_params(meta: &mut ConstraintSystem<Fr>, limb: u32) -> RangeConfig {
-            let table = RangeTableConfig::configure_with(meta, limb);
+        fn configure_with_params(meta: &mut ConstraintSystem<Fr>, layout: RangeLayout) -> RangeConfig {
+            let table = RangeTableConfig::configure_layout(meta, layout);
             let z = meta.advice_column();
             RangeConfig::configure(meta, "test range", z, table)
         }
 
         fn configure(meta: &mut ConstraintSystem<Fr>) -> RangeConfig {
-            Self::configure_with_params(meta, LIMB_BITS)
+            Self::configure_with_params(meta, RangeLayout::DEFAULT)
         }
 
         fn synthesize(&self, config: RangeConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
@@ -346,15 +465,18 @@ mod tests {
         }
     }
 
+    /// Both layouts of the default limb width.
+    const LAYOUTS: [RangeLayout; 2] = [RangeLayout::DEFAULT, RangeLayout::compact(LIMB_BITS)];
+
     fn run(checks: &[Check]) -> Result<(), Vec<VerifyFailure>> {
-        run_with(LIMB_BITS, checks)
+        run_with(RangeLayout::DEFAULT, checks)
     }
 
-    /// The checks in a column over a `limb`-bit table, at the smallest `k` holding both.
-    fn run_with(limb: u32, checks: &[Check]) -> Result<(), Vec<VerifyFailure>> {
-        let rows: usize = checks.iter().map(|c| range_rows(c.1, limb)).sum();
-        let k = crate::testing::k_for(rows.max(RangeTableConfig::rows_for(limb))).max(10);
-        let circuit = RangeCircuit { checks: checks.to_vec(), limb };
+    /// The checks in a column over a table of `layout`, at the smallest `k` holding both.
+    fn run_with(layout: RangeLayout, checks: &[Check]) -> Result<(), Vec<VerifyFailure>> {
+        let rows: usize = checks.iter().map(|c| range_rows(c.1, layout)).sum();
+        let k = crate::testing::k_for(rows.max(RangeTableConfig::rows_for(layout.limb_bits))).max(10);
+        let circuit = RangeCircuit { checks: checks.to_vec(), layout };
         let prover = MockProver::run(k, &circuit, vec![]).expect("synthesis succeeds");
         prover.verify()
     }
@@ -367,7 +489,9 @@ mod tests {
             checks.push(((1i128 << bits) - 1, bits, false));
             checks.push(((1i128 << bits) / 3, bits, false));
         }
-        assert_eq!(run(&checks), Ok(()));
+        for layout in LAYOUTS {
+            assert_eq!(run_with(layout, &checks), Ok(()), "{layout:?}");
+        }
     }
 
     #[test]
@@ -379,7 +503,9 @@ mod tests {
             checks.push((0, bits, true));
             checks.push((-1, bits, true));
         }
-        assert_eq!(run(&checks), Ok(()));
+        for layout in LAYOUTS {
+            assert_eq!(run_with(layout, &checks), Ok(()), "{layout:?}");
+        }
     }
 
     /// The failing lookup is on the top limb of the check, the only limb that can hold an
@@ -390,55 +516,86 @@ mod tests {
 
     #[test]
     fn rejects_unsigned_just_above_range() {
-        for bits in [1, 8, 12, 16, 100] {
-            let err = run(&[(1i128 << bits, bits, false)]).expect_err("2^bits is out of range");
-            assert_eq!(lookup_failures(&err), top_limb_failure(0, bits), "bits = {bits}");
+        for layout in LAYOUTS {
+            for bits in [1, 8, 12, 16, 100] {
+                let err =
+                    run_with(layout, &[(1i128 << bits, bits, false)]).expect_err("2^bits is out of range");
+                assert_eq!(lookup_failures(&err), top_limb_failure(0, bits), "bits = {bits}, {layout:?}");
+            }
         }
     }
 
     #[test]
     fn rejects_negative_as_unsigned() {
-        let err = run(&[(5, 8, false), (-1, 16, false)]).expect_err("-1 is not unsigned");
-        assert_eq!(lookup_failures(&err), top_limb_failure(range_rows(8, LIMB_BITS), 16));
+        for layout in LAYOUTS {
+            let err = run_with(layout, &[(5, 8, false), (-1, 16, false)]).expect_err("-1 is not unsigned");
+            assert_eq!(lookup_failures(&err), top_limb_failure(range_rows(8, layout), 16), "{layout:?}");
+        }
     }
 
     #[test]
     fn rejects_signed_outside_both_edges() {
-        let err = run(&[(128, 8, true)]).expect_err("128 > 127");
-        assert_eq!(lookup_failures(&err), top_limb_failure(0, 8));
-        let err = run(&[(-129, 8, true)]).expect_err("-129 < -128");
-        assert_eq!(lookup_failures(&err), top_limb_failure(0, 8));
-        let err = run(&[(1 << 23, 24, true)]).expect_err("2^23 is out of 24-bit range");
-        assert_eq!(lookup_failures(&err), top_limb_failure(0, 24));
+        for layout in LAYOUTS {
+            let err = run_with(layout, &[(128, 8, true)]).expect_err("128 > 127");
+            assert_eq!(lookup_failures(&err), top_limb_failure(0, 8));
+            let err = run_with(layout, &[(-129, 8, true)]).expect_err("-129 < -128");
+            assert_eq!(lookup_failures(&err), top_limb_failure(0, 8));
+            let err = run_with(layout, &[(1 << 23, 24, true)]).expect_err("2^23 is out of 24-bit range");
+            assert_eq!(lookup_failures(&err), top_limb_failure(0, 24));
+        }
     }
 
     #[test]
     fn zero_bits_proves_zero() {
         let err = run(&[(1, 0, false)]).expect_err("only 0 fits in 0 bits");
         assert_eq!(constraint_failures(&err), vec![("range end".to_string(), "z = 0".to_string(), 0)]);
+        // Compact: the value's own row is looked up with width 0.
+        let compact = RangeLayout::compact(LIMB_BITS);
+        let err = run_with(compact, &[(0, 3, false), (1, 0, false)]).expect_err("only 0 fits in 0 bits");
+        assert_eq!(lookup_failures(&err), vec![("test range".to_string(), 1)]);
+        assert_eq!(run_with(compact, &[(0, 0, false), (7, 3, false), (0, 0, false)]), Ok(()));
+    }
+
+    /// Compact checks packed back to back: a check's top limb does not read the next check's
+    /// first row, so the largest values sit next to each other, and a top limb one past its
+    /// width is caught on its own row whatever follows.
+    #[test]
+    fn compact_checks_back_to_back_stay_independent() {
+        let compact = RangeLayout::compact(LIMB_BITS);
+        let max = |bits: u32| (1i128 << bits) - 1;
+        let checks = [(max(20), 20, false), (max(16), 16, false), (-1, 9, true), (max(8), 8, false)];
+        assert_eq!(run_with(compact, &checks), Ok(()));
+        let rows_before = range_rows(20, compact);
+        assert_eq!(rows_before, 3);
+        let err = run_with(compact, &[(max(20), 20, false), (1 << 16, 16, false), (0, 8, false)])
+            .expect_err("2^16 in 16 bits");
+        assert_eq!(lookup_failures(&err), top_limb_failure(rows_before, 16));
     }
 
     /// Wide limbs (the block chunks' 13 to 16 bits) keep every edge: a 45-bit remainder in
     /// 4 limbs of 13 (the top one 6 bits wide), a signed 24-bit value in 2.
     #[test]
     fn wide_limbs_accept_edges_and_reject_just_outside() {
-        for limb in [13, 14, 16] {
+        for layout in
+            [13, 14, 16].into_iter().flat_map(|l| [RangeLayout::with_zero_row(l), RangeLayout::compact(l)])
+        {
+            let limb = layout.limb_bits;
             let mut checks = vec![(0, 0, false)];
             for bits in [1, 6, 13, 14, 16, 17, 24, 45, 53, 95] {
                 checks.push(((1i128 << bits) - 1, bits, false));
                 checks.push((-(1i128 << (bits - 1)), bits, true));
                 checks.push(((1i128 << (bits - 1)) - 1, bits, true));
             }
-            assert_eq!(run_with(limb, &checks), Ok(()), "limb {limb}");
+            assert_eq!(run_with(layout, &checks), Ok(()), "{layout:?}");
             for (v, bits, signed) in
                 [(1i128 << 45, 45, false), (-1, 45, false), (1 << 23, 24, true), (-(1 << 23) - 1, 24, true)]
             {
-                let err = run_with(limb, &[(v, bits, signed)]).expect_err("out of range");
+                let err = run_with(layout, &[(v, bits, signed)]).expect_err("out of range");
                 let top = limbs(bits, limb) - 1;
                 assert_eq!(
                     lookup_failures(&err),
                     vec![("test range".to_string(), top)],
-                    "limb {limb}, {v} in {bits}"
+                    "{layout:?}, {v} in {bits}"
                 );
             }
         }
@@ -449,13 +606,17 @@ mod tests {
     #[test]
     fn wide_limbs_bound_the_top_limb_by_its_width() {
         assert_eq!(limbs(45, 13), 4);
-        let err = run_with(13, &[((1i128 << 46) - 1, 45, false)]).expect_err("46 bits in a 45-bit check");
-        assert_eq!(lookup_failures(&err), vec![("test range".to_string(), 3)]);
+        for layout in [RangeLayout::with_zero_row(13), RangeLayout::compact(13)] {
+            let err =
+                run_with(layout, &[((1i128 << 46) - 1, 45, false)]).expect_err("46 bits in a 45-bit check");
+            assert_eq!(lookup_failures(&err), vec![("test range".to_string(), 3)], "{layout:?}");
+        }
     }
 
     #[test]
     fn rejects_bits_above_the_maximum() {
-        let circuit = RangeCircuit { checks: vec![(0, MAX_RANGE_BITS + 1, false)], limb: LIMB_BITS };
+        let circuit =
+            RangeCircuit { checks: vec![(0, MAX_RANGE_BITS + 1, false)], layout: RangeLayout::DEFAULT };
         assert!(matches!(MockProver::run(10, &circuit, vec![]), Err(Error::Synthesis)));
     }
 }

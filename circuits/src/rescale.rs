@@ -55,7 +55,7 @@ use zkinfer_quantize::fixed::{round_shift, saturate, signed_range};
 
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::pool::ColumnPool;
-use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig};
+use crate::range::{range_rows, RangeChip, RangeConfig, RangeLayout, RangeTableConfig};
 
 /// Largest shift a site may use (keeps `x + 2^(n−1)` and `q·2^n` inside `i128`).
 pub const MAX_SHIFT: u32 = 120;
@@ -90,9 +90,9 @@ impl RescaleSite {
         self.x_bits.saturating_sub(self.shift)
     }
 
-    /// Rows one element uses with `limb`-bit range limbs.
-    pub fn rows(&self, limb: u32) -> usize {
-        let r = |bits| range_rows(bits, limb);
+    /// Rows one element uses in the range layout `layout`.
+    pub fn rows(&self, layout: RangeLayout) -> usize {
+        let r = |bits| range_rows(bits, layout);
         r(self.shift).max(r(self.bits)).max(r(self.excess_bits()))
     }
 
@@ -178,9 +178,14 @@ impl RescaleConfig {
         self.remainder.limb_bits()
     }
 
+    /// The layout of the chip's range checks (the shared table's).
+    pub fn range_layout(&self) -> RangeLayout {
+        self.remainder.layout()
+    }
+
     /// Rows one element of `site` uses in these columns.
     pub fn rows(&self, site: &RescaleSite) -> usize {
-        site.rows(self.limb_bits())
+        site.rows(self.range_layout())
     }
 
     /// Declares the chip's columns, gate and lookups over the shared range table.

@@ -40,6 +40,7 @@ use zkinfer_quantize::fixed::tables::ROPE_FRAC;
 use zkinfer_quantize::qmodel::RopeTable;
 
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
+use crate::range::RangeLayout;
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// The rescale site of a RoPE output: shift [`ROPE_FRAC`], output width `bits`, inputs of
@@ -178,14 +179,14 @@ impl RopeChip {
         &self.config
     }
 
-    /// Rows one pair uses with `limb`-bit range limbs.
-    pub fn pair_rows(site: &RescaleSite, limb: u32) -> usize {
-        2 * site.rows(limb)
+    /// Rows one pair uses in the range layout `layout`.
+    pub fn pair_rows(site: &RescaleSite, layout: RangeLayout) -> usize {
+        2 * site.rows(layout)
     }
 
-    /// Rows a whole tensor uses with `limb`-bit range limbs.
-    pub fn tensor_rows(shape: RopeShape, site: &RescaleSite, limb: u32) -> usize {
-        shape.pairs() * Self::pair_rows(site, limb)
+    /// Rows a whole tensor uses in the range layout `layout`.
+    pub fn tensor_rows(shape: RopeShape, site: &RescaleSite, layout: RangeLayout) -> usize {
+        shape.pairs() * Self::pair_rows(site, layout)
     }
 
     /// Rotates the values of the cells `a`, `b` by the constants `(c, s)` at rows
@@ -287,7 +288,7 @@ impl RopeChip {
                     let (real, imag) = self.assign_pair(region, row, a, b, constants, site)?;
                     ys[base + i] = Some(real);
                     ys[base + i + half] = Some(imag);
-                    row += Self::pair_rows(site, self.config.rescale.limb_bits());
+                    row += Self::pair_rows(site, self.config.rescale.range_layout());
                 }
             }
         }

@@ -82,7 +82,7 @@ use crate::lookup::{
     EXP_POINTS, RECIP_POINTS,
 };
 use crate::pool::ColumnPool;
-use crate::range::{RangeChip, RangeConfig, RangeTableConfig};
+use crate::range::{RangeChip, RangeConfig, RangeLayout, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// `K`: the largest normalization exponent; a row's exp sum must be below `2^(16+K)`.
@@ -109,9 +109,9 @@ pub fn head_site(v_bits: u32) -> Result<RescaleSite, Error> {
     RescaleSite::new(PROB_FRAC, v_bits, v_bits + PROB_FRAC + 2)
 }
 
-/// Rows one head output over `t` values of `v_bits` bits uses with `limb`-bit range limbs.
-pub fn head_rows(t: usize, v_bits: u32, limb: u32) -> Result<usize, Error> {
-    Ok(t.max(head_site(v_bits)?.rows(limb)))
+/// Rows one head output over `t` values of `v_bits` bits uses in the range layout `layout`.
+pub fn head_rows(t: usize, v_bits: u32, layout: RangeLayout) -> Result<usize, Error> {
+    Ok(t.max(head_site(v_bits)?.rows(layout)))
 }
 
 /// Every primary witness value of one row; [`SoftmaxChip::assign_witness`] derives the

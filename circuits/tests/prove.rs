@@ -80,7 +80,7 @@ impl Circuit<Fr> for Pipeline {
         let toy = ExtendedLookupChip::construct(config.toy, &toy_table())?;
         toy.lookup().load(&mut layouter)?;
         let site = RescaleSite::new(SHIFT, BITS, X_BITS)?;
-        let limb = zkinfer_circuits::range::LIMB_BITS;
+        let limb = zkinfer_circuits::range::RangeLayout::DEFAULT;
         let rows = site.rows(limb).max(ExtendedLookupChip::rows(BITS, limb));
         let ys = layouter.assign_region(
             || "pipeline",

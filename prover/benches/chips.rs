@@ -17,7 +17,7 @@ use zkinfer_circuits::block::BlockCircuit;
 use zkinfer_circuits::field::i128_to_fr;
 use zkinfer_circuits::matmul::{fr_from_i128, FixedMatrix, MatmulChip, MatmulConfig};
 use zkinfer_circuits::poseidon::{PoseidonChip, PoseidonConfig};
-use zkinfer_circuits::range::{RangeTableConfig, LIMB_BITS};
+use zkinfer_circuits::range::{RangeLayout, RangeTableConfig};
 use zkinfer_circuits::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 use zkinfer_prover::chain::{chunk_inputs, plan_chunks, ChunkConsts, ChunkInput};
 use zkinfer_prover::{keygen, prove, Fr, G1Affine, Srs, SrsCache};
@@ -69,7 +69,12 @@ impl Circuit<Fr> for Rescales {
             || "rescales",
             |mut region| {
                 for (i, w) in self.0.iter().enumerate() {
-                    chip.assign_witness(&mut region, i * SITE.rows(LIMB_BITS), &SITE, Value::known(*w))?;
+                    chip.assign_witness(
+                        &mut region,
+                        i * SITE.rows(RangeLayout::DEFAULT),
+                        &SITE,
+                        Value::known(*w),
+                    )?;
                 }
                 Ok(())
             },

@@ -34,15 +34,15 @@ pub use crate::softmax::head_site;
 
 use crate::field::{i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
-use crate::range::RangeTableConfig;
+use crate::range::{RangeLayout, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// Value columns per head group.
 pub const HEAD_LANES: usize = 1;
 
-/// Rows a group over `n` keys uses with the head rescale `site` and `limb`-bit range limbs.
-pub fn group_rows(n: usize, site: &RescaleSite, limb: u32) -> usize {
-    n.max(site.rows(limb))
+/// Rows a group over `n` keys uses with the head rescale `site` and range layout `layout`.
+pub fn group_rows(n: usize, site: &RescaleSite, layout: RangeLayout) -> usize {
+    n.max(site.rows(layout))
 }
 
 /// Every witness value of one attention row's head output.

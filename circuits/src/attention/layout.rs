@@ -6,6 +6,7 @@ use zkinfer_quantize::int::ops::AttnShape;
 
 use super::head::{group_rows, head_site, HEAD_LANES};
 use super::score::ScoreSite;
+use crate::range::RangeLayout;
 use crate::rescale::RescaleSite;
 use crate::softmax;
 
@@ -16,7 +17,7 @@ pub struct AttnLayout {
     pub(crate) shape: AttnShape,
     pub(crate) score: ScoreSite,
     pub(crate) head: RescaleSite,
-    pub(crate) limb: u32,
+    pub(crate) layout: RangeLayout,
 }
 
 impl AttnLayout {
@@ -24,7 +25,7 @@ impl AttnLayout {
     /// the shape is empty, the query heads are not a multiple of the key/value heads, `D` is
     /// not a multiple of [`SCORE_LANES`](super::score::SCORE_LANES) and [`HEAD_LANES`], or a
     /// width is out of reach. `limb` is the range table's limb width.
-    pub fn new(shape: &AttnShape, q_bits: u32, k_bits: u32, limb: u32) -> Result<Self, Error> {
+    pub fn new(shape: &AttnShape, q_bits: u32, k_bits: u32, layout: RangeLayout) -> Result<Self, Error> {
         let (t, h, kv) = (shape.t, shape.heads, shape.kv_heads);
         if t == 0 || h == 0 || kv == 0 || !h.is_multiple_of(kv) || !shape.head_dim.is_multiple_of(HEAD_LANES)
         {
@@ -32,7 +33,7 @@ impl AttnLayout {
         }
         let score = ScoreSite::new(shape, q_bits, k_bits)?;
         let head = head_site(shape.v.bits)?;
-        Ok(AttnLayout { shape: *shape, score, head, limb })
+        Ok(AttnLayout { shape: *shape, score, head, layout })
     }
 
     /// The shape.
@@ -54,12 +55,12 @@ impl AttnLayout {
     /// softmax, then its `D / HEAD_LANES` head groups, stacked so the three can share
     /// columns ([`crate::pool`]).
     pub fn band_rows(&self, n: usize) -> usize {
-        self.head_start(n) + self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head, self.limb)
+        self.head_start(n) + self.shape.head_dim / HEAD_LANES * group_rows(n, &self.head, self.layout)
     }
 
     /// Where the softmax starts inside the band of a row over `n` keys.
     pub fn softmax_start(&self, n: usize) -> usize {
-        n * self.score.rows(self.limb)
+        n * self.score.rows(self.layout)
     }
 
     /// Where the head groups start inside the band of a row over `n` keys.

@@ -41,7 +41,7 @@ use zkinfer_quantize::int::ops::AttnShape;
 
 use crate::field::{i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
-use crate::range::RangeTableConfig;
+use crate::range::{RangeLayout, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 use crate::softmax::SCORE_BITS;
 
@@ -90,9 +90,9 @@ impl ScoreSite {
         self.head_dim / SCORE_LANES
     }
 
-    /// Rows one score uses with `limb`-bit range limbs.
-    pub fn rows(&self, limb: u32) -> usize {
-        self.dot_rows().max(self.rescale.rows(limb))
+    /// Rows one score uses in the range layout `layout`.
+    pub fn rows(&self, layout: RangeLayout) -> usize {
+        self.dot_rows().max(self.rescale.rows(layout))
     }
 }
 

@@ -100,7 +100,8 @@ struct Call {
 
 impl Call {
     fn new(shape: &AttnShape, q_bits: u32, k_bits: u32, q: &[i64], k: &[i64], v: &[i64]) -> Self {
-        let layout = AttnLayout::new(shape, q_bits, k_bits, crate::range::LIMB_BITS).expect("a valid shape");
+        let layout = AttnLayout::new(shape, q_bits, k_bits, crate::range::RangeLayout::DEFAULT)
+            .expect("a valid shape");
         Call { layout, q_bits, k_bits, q: wide(q), k: wide(k), v: wide(v), witness: None }
     }
 
@@ -198,7 +199,7 @@ impl Circuit<Fr> for AttnCircuit {
                         &call.layout.shape,
                         call.q_bits,
                         call.k_bits,
-                        crate::range::LIMB_BITS,
+                        crate::range::RangeLayout::DEFAULT,
                     )?;
                     heads.extend(out.into_iter().map(|c| c.cell()));
                 }
@@ -360,7 +361,7 @@ fn forged_run() -> &'static ForgedRun {
         let mut w = honest.clone();
         let band = |hh: usize, ti: usize| band_start(&layout, hh, ti);
         let score_row = |hh: usize, ti: usize, key: usize| {
-            band(hh, ti) + key * layout.score.rows(crate::range::LIMB_BITS)
+            band(hh, ti) + key * layout.score.rows(crate::range::RangeLayout::DEFAULT)
         };
 
         // Query head 0, token 2, key 1: the claimed dot product is one too large, and
@@ -429,7 +430,8 @@ fn forged_run() -> &'static ForgedRun {
             bump_rescale(&mut w.rows[r].head.outputs[c], &layout.head);
             let group_start = band(3, 2)
                 + layout.head_start(3)
-                + c / head::HEAD_LANES * head::group_rows(3, &layout.head, crate::range::LIMB_BITS);
+                + c / head::HEAD_LANES
+                    * head::group_rows(3, &layout.head, crate::range::RangeLayout::DEFAULT);
             let top = group_start + limbs(layout.head.shift, crate::range::LIMB_BITS) - 1;
             Forgery { row: r, expected: vec![format!("lookup rescale remainder @ {top}")] }
         };
@@ -503,29 +505,35 @@ fn forged_run_fails_nowhere_else() {
 #[test]
 fn refuses_shapes_it_cannot_lay_out() {
     let r = real();
-    let bad =
-        |shape: AttnShape| AttentionChip::rows(&shape, r.q_bits, r.k_bits, crate::range::LIMB_BITS).is_err();
+    let bad = |shape: AttnShape| {
+        AttentionChip::rows(&shape, r.q_bits, r.k_bits, crate::range::RangeLayout::DEFAULT).is_err()
+    };
     assert!(bad(AttnShape { head_dim: 10, ..r.shape }));
     assert!(bad(AttnShape { t: 0, ..r.shape }));
     assert!(bad(AttnShape { heads: 3, ..r.shape }));
     assert!(bad(AttnShape { score: zkinfer_quantize::fixed::Scale::new(12, 33), ..r.shape }));
-    assert!(AttentionChip::rows(&r.shape, 0, r.k_bits, crate::range::LIMB_BITS).is_err());
-    assert!(AttentionChip::rows(&r.shape, 100, 100, crate::range::LIMB_BITS).is_err());
+    assert!(AttentionChip::rows(&r.shape, 0, r.k_bits, crate::range::RangeLayout::DEFAULT).is_err());
+    assert!(AttentionChip::rows(&r.shape, 100, 100, crate::range::RangeLayout::DEFAULT).is_err());
 }
 
 #[test]
 fn rows_match_the_documented_layout() {
     let r = real();
-    let layout = AttnLayout::new(&r.shape, r.q_bits, r.k_bits, crate::range::LIMB_BITS).expect("layout");
+    let layout =
+        AttnLayout::new(&r.shape, r.q_bits, r.k_bits, crate::range::RangeLayout::DEFAULT).expect("layout");
     assert_eq!(
-        (layout.score.rescale.x_bits, layout.score.rows(crate::range::LIMB_BITS), layout.score.dot_rows()),
+        (
+            layout.score.rescale.x_bits,
+            layout.score.rows(crate::range::RangeLayout::DEFAULT),
+            layout.score.dot_rows()
+        ),
         (74, 8, 4)
     );
     // Scores (8 rows each), the softmax (6n + 4), then 16 head groups of 5 rows, stacked.
     assert_eq!((1..=3).map(|n| layout.band_rows(n)).collect::<Vec<_>>(), vec![98, 112, 126]);
     assert_eq!((layout.softmax_start(3), layout.head_start(3)), (24, 46));
     assert_eq!(
-        AttentionChip::rows(&r.shape, r.q_bits, r.k_bits, crate::range::LIMB_BITS).ok(),
+        AttentionChip::rows(&r.shape, r.q_bits, r.k_bits, crate::range::RangeLayout::DEFAULT).ok(),
         Some(4 * (98 + 112 + 126))
     );
 }

@@ -89,7 +89,7 @@ pub struct BlockConfig {
 impl BlockConfig {
     /// Declares the columns of `shape`.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: BlockShape) -> Self {
-        let range_table = RangeTableConfig::configure_with(meta, shape.limb_bits);
+        let range_table = RangeTableConfig::configure_layout(meta, shape.range_layout());
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         let matmul = MatmulConfig::configure(meta, shape.t.max(1), shape.matmul_lanes.max(1));

@@ -12,6 +12,7 @@ use crate::attention::AttentionChip;
 use crate::matmul::FixedMatrix;
 use crate::norm::NormSite;
 use crate::product::swiglu_site;
+use crate::range::RangeLayout;
 use crate::requant::requant_site;
 use crate::rescale::RescaleSite;
 use crate::residual::residual_site;
@@ -148,9 +149,9 @@ impl AttnConsts {
         }
     }
 
-    /// Rows the attention chip takes with `limb`-bit range limbs.
-    pub fn attention_rows(&self, c: &LlamaConfig, t: usize, limb: u32) -> Result<usize, Error> {
-        AttentionChip::rows(&self.shape(c, t), self.q.out.bits, self.k.out.bits, limb)
+    /// Rows the attention chip takes in the range layout `layout`.
+    pub fn attention_rows(&self, c: &LlamaConfig, t: usize, layout: RangeLayout) -> Result<usize, Error> {
+        AttentionChip::rows(&self.shape(c, t), self.q.out.bits, self.k.out.bits, layout)
     }
 }
 
@@ -194,7 +195,7 @@ impl BlockConsts {
             None
         };
         if let Some(a) = &attn {
-            a.attention_rows(config, t, crate::range::LIMB_BITS)?;
+            a.attention_rows(config, t, RangeLayout::DEFAULT)?;
         }
         let mlp = if part.has_mlp() {
             let norm = NormSite::new(&layer.ffn_norm, resid.bits)?;

@@ -4,7 +4,7 @@
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
 use crate::product::SwigluChip;
-use crate::range::{range_rows, RangeTableConfig, LIMB_BITS, MAX_LIMB_BITS};
+use crate::range::{range_rows, RangeLayout, RangeTableConfig, LIMB_BITS, MAX_LIMB_BITS};
 use crate::rope::RopeChip;
 
 use super::consts::{BlockConsts, Linear};
@@ -56,6 +56,9 @@ pub struct BlockShape {
     /// Bits of a full range-check limb ([`crate::range`]); the range table has
     /// `2^(limb_bits + 1) − 1` rows.
     pub limb_bits: u32,
+    /// Whether range checks end on their top limb rather than in a zero row
+    /// ([`RangeLayout::compact`]); shapes from before read `false`.
+    pub compact_ranges: bool,
 }
 
 impl Default for BlockShape {
@@ -70,6 +73,7 @@ impl Default for BlockShape {
             pool_lanes: 0,
             matmul_lanes: MATMUL_LANES,
             limb_bits: LIMB_BITS,
+            compact_ranges: false,
         }
     }
 }
@@ -96,19 +100,19 @@ impl RowCounts {
     /// The rows of every group for `c` in the columns of `shape` (its matmul lanes and
     /// range limb width).
     pub fn of(c: &BlockConsts, shape: &BlockShape) -> Self {
-        Self::with(c, shape.limb_bits, shape.matmul_lanes)
+        Self::with(c, shape.range_layout(), shape.matmul_lanes)
     }
 
-    /// The rows of every group for `c` with `limb`-bit range limbs and `lanes` matmul
+    /// The rows of every group for `c` in the range layout `layout` and `lanes` matmul
     /// weight lanes.
-    pub fn with(c: &BlockConsts, limb: u32, lanes: usize) -> Self {
+    pub fn with(c: &BlockConsts, layout: RangeLayout, lanes: usize) -> Self {
         let attention_rows =
-            c.attn.as_ref().and_then(|a| a.attention_rows(&c.config, c.t, limb).ok()).unwrap_or(0);
+            c.attn.as_ref().and_then(|a| a.attention_rows(&c.config, c.t, layout).ok()).unwrap_or(0);
         let (t, d) = (c.t, c.config.hidden_size);
-        let lin = |l: &Linear| t * l.rows() * l.site.rows(limb);
+        let lin = |l: &Linear| t * l.rows() * l.site.rows(layout);
         let mm = |l: &Linear| MatmulConfig::rows_for(l.rows(), l.cols(), lanes);
         let mut r = RowCounts {
-            elem: t * d * range_rows(c.resid.bits, limb),
+            elem: t * d * range_rows(c.resid.bits, layout),
             poseidon: 2 * PoseidonChip::rows(t * d),
             attention: attention_rows,
             ..RowCounts::default()
@@ -116,17 +120,17 @@ impl RowCounts {
         if let Some(a) = &c.attn {
             let cfg = &c.config;
             let pairs = |heads: usize| t * heads * cfg.head_dim / 2;
-            r.norm += t * a.norm.rows(limb);
+            r.norm += t * a.norm.rows(layout);
             r.matmul += mm(&a.q) + mm(&a.k) + mm(&a.v) + mm(&a.o);
-            r.elem += lin(&a.q) + lin(&a.k) + lin(&a.v) + lin(&a.o) + t * d * c.residual.rows(limb);
-            r.elem += pairs(cfg.num_attention_heads) * RopeChip::pair_rows(&a.rope_q, limb)
-                + pairs(cfg.num_key_value_heads) * RopeChip::pair_rows(&a.rope_k, limb);
+            r.elem += lin(&a.q) + lin(&a.k) + lin(&a.v) + lin(&a.o) + t * d * c.residual.rows(layout);
+            r.elem += pairs(cfg.num_attention_heads) * RopeChip::pair_rows(&a.rope_q, layout)
+                + pairs(cfg.num_key_value_heads) * RopeChip::pair_rows(&a.rope_k, layout);
         }
         if let Some(m) = &c.mlp {
-            r.norm += t * m.norm.rows(limb);
+            r.norm += t * m.norm.rows(layout);
             r.matmul += mm(&m.gate) + mm(&m.up) + mm(&m.down);
-            r.swiglu = t * m.gate.rows() * SwigluChip::rows(m.gate.out.bits, &m.swiglu, limb);
-            r.elem += lin(&m.gate) + lin(&m.up) + lin(&m.down) + r.swiglu + t * d * c.residual.rows(limb);
+            r.swiglu = t * m.gate.rows() * SwigluChip::rows(m.gate.out.bits, &m.swiglu, layout);
+            r.elem += lin(&m.gate) + lin(&m.up) + lin(&m.down) + r.swiglu + t * d * c.residual.rows(layout);
         }
         r
     }
@@ -163,10 +167,11 @@ impl BlockShape {
     /// RMSNorm, Poseidon and the attention side by side in their own columns, or stacked in
     /// shared columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; at the
     /// smallest `k ≥ MIN_K` holding every group and the next one, each with the widest
-    /// range limbs its `k` allows ([`limb_bits_for`]), the fewest matmul weight lanes that
-    /// fit ([`MATMUL_LANE_CHOICES`]) and as many elementwise lanes of their own as the
-    /// elementwise work then needs (a lane is 9 advice columns, cheaper than doubling the
-    /// rows of every column).
+    /// range limbs its `k` allows ([`limb_bits_for`]) in either range layout (compact checks
+    /// save a row each but cost a fixed column per range column: fewer rows pay off where
+    /// they save lanes), the fewest matmul weight lanes that fit ([`MATMUL_LANE_CHOICES`])
+    /// and as many elementwise lanes of their own as the elementwise work then needs (a
+    /// lane is 9 advice columns, cheaper than doubling the rows of every column).
     pub fn of(c: &BlockConsts) -> Self {
         let mut best: Option<(BlockShape, f64)> = None;
         let mut tried_after_first = 0;
@@ -175,23 +180,25 @@ impl BlockShape {
             if RangeTableConfig::rows_for(limb) > usable_rows(k) {
                 continue;
             }
-            let Some(lanes) = MATMUL_LANE_CHOICES
-                .into_iter()
-                .find(|&l| usable_rows(k) >= RowCounts::with(c, limb, l).matmul)
-            else {
-                continue;
-            };
-            let rows = RowCounts::with(c, limb, lanes);
-            let layouts = std::iter::once(Self::fit(c, &rows, k, limb, lanes, false, 0))
-                .chain((0..=MAX_POOL_LANES).map(|p| Self::fit(c, &rows, k, limb, lanes, true, p)))
-                .flatten()
-                .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked());
             let mut found = false;
-            for shape in layouts {
-                found = true;
-                let cost = shape.cost();
-                if best.is_none_or(|(_, b)| cost < b) {
-                    best = Some((shape, cost));
+            for layout in [RangeLayout::compact(limb), RangeLayout::with_zero_row(limb)] {
+                let Some(lanes) = MATMUL_LANE_CHOICES
+                    .into_iter()
+                    .find(|&l| usable_rows(k) >= RowCounts::with(c, layout, l).matmul)
+                else {
+                    continue;
+                };
+                let rows = RowCounts::with(c, layout, lanes);
+                let layouts = std::iter::once(Self::fit(c, &rows, k, layout, lanes, false, 0))
+                    .chain((0..=MAX_POOL_LANES).map(|p| Self::fit(c, &rows, k, layout, lanes, true, p)))
+                    .flatten()
+                    .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked());
+                for shape in layouts {
+                    found = true;
+                    let cost = shape.cost();
+                    if best.is_none_or(|(_, b)| cost < b) {
+                        best = Some((shape, cost));
+                    }
                 }
             }
             if best.is_some() {
@@ -211,6 +218,7 @@ impl BlockShape {
             pool_lanes: 0,
             matmul_lanes: MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1],
             limb_bits: MAX_LIMB_BITS,
+            compact_ranges: true,
         })
     }
 
@@ -220,7 +228,7 @@ impl BlockShape {
         c: &BlockConsts,
         rows: &RowCounts,
         k: u32,
-        limb_bits: u32,
+        layout: RangeLayout,
         matmul_lanes: usize,
         stacked: bool,
         pool_lanes: usize,
@@ -247,8 +255,14 @@ impl BlockShape {
             stacked,
             pool_lanes,
             matmul_lanes,
-            limb_bits,
+            limb_bits: layout.limb_bits,
+            compact_ranges: layout.compact,
         })
+    }
+
+    /// The layout of the shape's range checks.
+    pub fn range_layout(&self) -> RangeLayout {
+        RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges }
     }
 
     /// The proving cost of the shape's columns over its `2^k` rows, in advice-column units

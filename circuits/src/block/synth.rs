@@ -12,7 +12,7 @@ use crate::matmul::{MatmulChip, MatmulInputs};
 use crate::norm::{NormChip, NormSite};
 use crate::poseidon::PoseidonChip;
 use crate::product::{ProductChip, SwigluChip};
-use crate::range::{range_rows, RangeChip};
+use crate::range::{range_rows, RangeChip, RangeLayout};
 use crate::requant::RequantChip;
 use crate::residual::ResidualChip;
 use crate::rope::RopeChip;
@@ -74,9 +74,9 @@ impl<'c> Synth<'c> {
         Synth { cfg, c, elem, shared_rows: [0; 3], shared_cap, matmul_row: 0, cap, products: vec![] }
     }
 
-    /// Bits of a full range limb (the chunk's range table's).
-    fn limb(&self) -> u32 {
-        self.cfg.range_table.limb_bits
+    /// The layout of the chunk's range checks (its range table's).
+    fn limb(&self) -> RangeLayout {
+        self.cfg.range_table.layout()
     }
 
     /// The cursor of `group` (one of [`NORM`], [`POSEIDON`], [`ATTENTION`]).

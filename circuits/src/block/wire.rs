@@ -35,6 +35,8 @@ pub(super) struct WireShape {
     matmul_lanes: usize,
     #[serde(default = "default_limb_bits")]
     limb_bits: u32,
+    #[serde(default)]
+    compact_ranges: bool,
 }
 
 impl TryFrom<WireShape> for BlockShape {
@@ -65,8 +67,30 @@ impl TryFrom<WireShape> for BlockShape {
         if let Some((_, why)) = checks.into_iter().find(|(ok, _)| !ok) {
             return Err(format!("block shape with {why}"));
         }
-        let WireShape { t, attention, mlp, elem_lanes, k, stacked, pool_lanes, matmul_lanes, limb_bits } = w;
-        Ok(BlockShape { t, attention, mlp, elem_lanes, k, stacked, pool_lanes, matmul_lanes, limb_bits })
+        let WireShape {
+            t,
+            attention,
+            mlp,
+            elem_lanes,
+            k,
+            stacked,
+            pool_lanes,
+            matmul_lanes,
+            limb_bits,
+            compact_ranges,
+        } = w;
+        Ok(BlockShape {
+            t,
+            attention,
+            mlp,
+            elem_lanes,
+            k,
+            stacked,
+            pool_lanes,
+            matmul_lanes,
+            limb_bits,
+            compact_ranges,
+        })
     }
 }
 
@@ -85,9 +109,13 @@ mod tests {
     fn fields_from_before_take_their_old_values_and_round_trip() {
         let s: BlockShape = serde_json::from_str(OLD).expect("an old shape");
         assert_eq!((s.limb_bits, s.matmul_lanes), (LIMB_BITS, MATMUL_LANES));
+        assert!(!s.compact_ranges, "shapes from before end their range checks in a zero row");
         let back: BlockShape =
             serde_json::from_str(&serde_json::to_string(&s).expect("writes")).expect("reads");
         assert_eq!(back, s);
+        let compact: BlockShape = serde_json::from_str(&with("compact_ranges", "true")).expect("compact");
+        assert!(compact.compact_ranges);
+        assert!(serde_json::from_str::<BlockShape>(&with("compact_ranges", "2")).is_err());
     }
 
     /// Shapes that would make `configure` panic (a limb width outside the table's range) or

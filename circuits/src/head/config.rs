@@ -41,7 +41,7 @@ pub struct HeadConfig {
 impl HeadConfig {
     /// Declares the columns of `shape`.
     pub fn configure(meta: &mut ConstraintSystem<Fr>, shape: HeadShape) -> Self {
-        let range_table = RangeTableConfig::configure(meta);
+        let range_table = RangeTableConfig::configure_layout(meta, shape.range_layout());
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         let matmul = MatmulConfig::configure(meta, 1, HEAD_MATMUL_LANES);

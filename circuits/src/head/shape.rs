@@ -3,10 +3,10 @@
 
 use std::ops::Range;
 
-use crate::block::{usable_rows, MIN_K};
+use crate::block::{limb_bits_for, usable_rows, MAX_ELEM_LANES, MAX_K, MAX_SHAPE_TOKENS, MIN_K};
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
-use crate::range::{range_rows, LIMB_BITS};
+use crate::range::{range_rows, RangeLayout, RangeTableConfig, LIMB_BITS, MAX_LIMB_BITS};
 
 use super::consts::HeadConsts;
 
@@ -16,9 +16,16 @@ use super::consts::HeadConsts;
 /// columns, which cost keygen, not proving.
 pub const HEAD_MATMUL_LANES: usize = 64;
 
+/// Widest logits a head shape may declare (the argmax chip range-checks their gaps).
+pub const MAX_LOGIT_BITS: u32 = 64;
+
 /// The configuration parameters of a head chunk, derived by [`HeadShape::of`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Read from files and peers through [`WireHeadShape`]: shapes written before the head
+/// chose its range limbs read as 8-bit limbs ending in a zero row, and a shape that would
+/// make `configure` panic or declare an unbounded number of columns is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "WireHeadShape")]
 pub struct HeadShape {
     /// Tokens of the input residual.
     pub t: usize,
@@ -28,6 +35,75 @@ pub struct HeadShape {
     pub elem_lanes: usize,
     /// `log2` of the rows.
     pub k: u32,
+    /// Bits of a full range-check limb.
+    pub limb_bits: u32,
+    /// Whether range checks end on their top limb ([`RangeLayout::compact`]).
+    pub compact_ranges: bool,
+}
+
+impl Default for HeadShape {
+    fn default() -> Self {
+        HeadShape { t: 0, logit_bits: 0, elem_lanes: 0, k: 0, limb_bits: LIMB_BITS, compact_ranges: false }
+    }
+}
+
+impl HeadShape {
+    /// The layout of the shape's range checks.
+    pub fn range_layout(&self) -> RangeLayout {
+        RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges }
+    }
+}
+
+fn default_limb_bits() -> u32 {
+    LIMB_BITS
+}
+
+/// The serialized fields of a [`HeadShape`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WireHeadShape {
+    t: usize,
+    logit_bits: u32,
+    elem_lanes: usize,
+    k: u32,
+    #[serde(default = "default_limb_bits")]
+    limb_bits: u32,
+    #[serde(default)]
+    compact_ranges: bool,
+}
+
+impl TryFrom<WireHeadShape> for HeadShape {
+    type Error = String;
+
+    fn try_from(w: WireHeadShape) -> Result<Self, String> {
+        let checks = [
+            (w.t <= MAX_SHAPE_TOKENS, format!("{} tokens (at most {MAX_SHAPE_TOKENS})", w.t)),
+            (
+                w.elem_lanes <= MAX_ELEM_LANES,
+                format!("{} elementwise lanes (at most {MAX_ELEM_LANES})", w.elem_lanes),
+            ),
+            (w.k <= MAX_K, format!("k = {} (at most {MAX_K})", w.k)),
+            (
+                w.logit_bits <= MAX_LOGIT_BITS,
+                format!("{}-bit logits (at most {MAX_LOGIT_BITS})", w.logit_bits),
+            ),
+            (
+                (LIMB_BITS..=MAX_LIMB_BITS).contains(&w.limb_bits),
+                format!("{}-bit range limbs ({LIMB_BITS} to {MAX_LIMB_BITS})", w.limb_bits),
+            ),
+        ];
+        if let Some((_, why)) = checks.into_iter().find(|(ok, _)| !ok) {
+            return Err(format!("head shape with {why}"));
+        }
+        Ok(HeadShape {
+            t: w.t,
+            logit_bits: w.logit_bits,
+            elem_lanes: w.elem_lanes,
+            k: w.k,
+            limb_bits: w.limb_bits,
+            compact_ranges: w.compact_ranges,
+        })
+    }
 }
 
 /// Rows of each column group of a head chunk.
@@ -46,14 +122,14 @@ pub struct HeadRows {
 }
 
 impl HeadRows {
-    /// The rows of every group for `c`.
-    pub fn of(c: &HeadConsts) -> Self {
+    /// The rows of every group for `c` with range checks laid out as `layout`.
+    pub fn of(c: &HeadConsts, layout: RangeLayout) -> Self {
         let v = c.vocab.len();
         HeadRows {
-            elem: c.t * c.d * range_rows(c.resid.bits, LIMB_BITS) + v * c.lm.site.rows(LIMB_BITS),
-            norm: c.norm.rows(LIMB_BITS),
+            elem: c.t * c.d * range_rows(c.resid.bits, layout) + v * c.lm.site.rows(layout),
+            norm: c.norm.rows(layout),
             matmul: MatmulConfig::rows_for(v, c.d, HEAD_MATMUL_LANES),
-            argmax: (v + usize::from(c.has_prior())) * range_rows(c.lm.out.bits, LIMB_BITS),
+            argmax: (v + usize::from(c.has_prior())) * range_rows(c.lm.out.bits, layout),
             poseidon: PoseidonChip::rows(c.t * c.d),
         }
     }
@@ -72,7 +148,7 @@ pub fn vocab_slices(vocab_size: usize, d: usize, logit_bits: u32, max_k: u32) ->
     let cap = usable_rows(max_k.max(MIN_K));
     let fits = |v: usize| {
         MatmulConfig::rows_for(v, d, HEAD_MATMUL_LANES) <= cap
-            && (v + 1) * range_rows(logit_bits, LIMB_BITS) <= cap
+            && (v + 1) * range_rows(logit_bits, RangeLayout::DEFAULT) <= cap
     };
     let mut blocks = vocab_size.div_ceil(HEAD_MATMUL_LANES);
     while blocks > 0 && !fits(blocks * HEAD_MATMUL_LANES) {
@@ -88,16 +164,47 @@ pub fn vocab_slices(vocab_size: usize, d: usize, logit_bits: u32, max_k: u32) ->
 
 impl HeadShape {
     /// The shape of the head with constants `c`: the smallest `k ≥ MIN_K` holding every
-    /// fixed group, then as many elementwise lanes as that height needs.
+    /// fixed group with the default 8-bit limbs (the vocabulary slices are cut to that,
+    /// [`vocab_slices`]), then the widest range limbs that `k` allows ([`limb_bits_for`]) in
+    /// the cheaper range layout by [`crate::cost::column_cost`] (the default 8-bit layout on
+    /// a tie), with as many elementwise lanes as that height needs: wide limbs pay where
+    /// they save lanes (a logit requantization takes 7 rows with 8-bit limbs, 3 with compact
+    /// 15-bit ones).
     pub fn of(c: &HeadConsts) -> Self {
-        let rows = HeadRows::of(c);
+        let tallest = HeadRows::of(c, RangeLayout::DEFAULT).tallest_fixed_group();
         let mut k = MIN_K;
-        while usable_rows(k) < rows.tallest_fixed_group() {
+        while usable_rows(k) < tallest {
             k += 1;
         }
         let cap = usable_rows(k);
-        let elem_lanes = (rows.elem + rows.elem / 16).div_ceil(cap).max(1);
-        HeadShape { t: c.t, logit_bits: c.lm.out.bits, elem_lanes, k }
+        let limb = limb_bits_for(k);
+        // The default first: on a tie (one lane either way, as in SmolLM2's slices, whose
+        // `k` the matmul sets) the keys stay those of heads from before.
+        let candidates = [RangeLayout::DEFAULT, RangeLayout::with_zero_row(limb), RangeLayout::compact(limb)];
+        let shapes =
+            candidates.into_iter().filter(|l| RangeTableConfig::rows_for(l.limb_bits) <= cap).map(|layout| {
+                let rows = HeadRows::of(c, layout);
+                let elem_lanes = (rows.elem + rows.elem / 16).div_ceil(cap).max(1);
+                HeadShape {
+                    t: c.t,
+                    logit_bits: c.lm.out.bits,
+                    elem_lanes,
+                    k,
+                    limb_bits: layout.limb_bits,
+                    compact_ranges: layout.compact,
+                }
+            });
+        shapes.map(|s| (s, s.cost())).reduce(|a, b| if b.1 < a.1 { b } else { a }).map(|(s, _)| s).unwrap_or(
+            HeadShape { t: c.t, logit_bits: c.lm.out.bits, elem_lanes: 1, k, ..HeadShape::default() },
+        )
+    }
+
+    /// The proving cost of the shape's columns over its `2^k` rows, in advice-column units
+    /// ([`crate::cost::column_cost`]).
+    pub fn cost(&self) -> f64 {
+        let mut cs = halo2_proofs::plonk::ConstraintSystem::default();
+        super::HeadConfig::configure(&mut cs, *self);
+        crate::cost::column_cost(&cs) * (1u64 << self.k) as f64
     }
 }
 

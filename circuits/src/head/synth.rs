@@ -45,13 +45,13 @@ pub(super) fn run(
     let bits = c.resid.bits;
     let mut x = Vec::with_capacity(t * d);
     for i in 0..t * d {
-        let (lane, row) = elem.place(range_rows(bits, cfg.range_table.limb_bits))?;
+        let (lane, row) = elem.place(range_rows(bits, cfg.range_table.layout()))?;
         let v = input.map(|v| v.get(i).map_or(Fr::from(u64::MAX), |&v| i128_to_fr(v.into())));
         x.push(RangeChip::construct(cfg.lanes[lane].rescale.output).assign_signed(region, row, v, bits)?);
     }
     // The input commitment, then the final norm below it in the same (shared) columns.
     let norm_row = PoseidonChip::rows(x.len());
-    fits(norm_row + c.norm.rows(cfg.range_table.limb_bits))?;
+    fits(norm_row + c.norm.rows(cfg.range_table.layout()))?;
     let input_commitment = PoseidonChip::construct(cfg.poseidon.clone()).commit(region, 0, &x)?.cell();
     let h = NormChip::construct(cfg.norm, &c.tables.rsqrt)
         .assign(region, norm_row, &x[(t - 1) * d..], &c.norm)?
@@ -60,7 +60,7 @@ pub(super) fn run(
     let product = lm_head(cfg, c, region, &h)?;
     let mut logits: Vec<AssignedFr<'_>> = Vec::with_capacity(product.y.len());
     for (j, acc) in product.y.iter().enumerate() {
-        let (lane, row) = elem.place(c.lm.site.rows(cfg.range_table.limb_bits))?;
+        let (lane, row) = elem.place(c.lm.site.rows(cfg.range_table.layout()))?;
         let chip = RequantChip::construct(cfg.lanes[lane]);
         logits.push(chip.assign(region, row, acc.cell, acc.value, c.lm.mult[j], &c.lm.site)?);
     }

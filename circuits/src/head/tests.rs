@@ -166,3 +166,52 @@ fn constructor_refuses_bad_slices_and_priors() {
     assert_eq!(c.best(input(), None), Err(HeadError::Prior { lo: 10 }));
     assert!(matches!(HeadCircuit::new(c, vec![0; 3], None), Err(HeadError::InputLength { got: 3, .. })));
 }
+
+/// The head in every range layout it may choose (8-bit limbs ending in a zero row, 13-bit
+/// limbs with or without the zero row, as at `k = 15`): the reference's next token passes
+/// and a wrong one fails only the instance copy, whatever the argmax's row stride.
+#[test]
+fn every_range_layout_proves_the_reference_argmax() {
+    use crate::range::RangeLayout;
+    let c = consts(0..256);
+    let best = c.best(input(), None).expect("best");
+    let wrong = Prior { index: (best.index + 1) % 256, ..best };
+    for layout in [RangeLayout::DEFAULT, RangeLayout::with_zero_row(13), RangeLayout::compact(13)] {
+        let honest = HeadCircuit::new(c.clone(), input().to_vec(), None).expect("circuit");
+        let shape =
+            HeadShape { limb_bits: layout.limb_bits, compact_ranges: layout.compact, ..honest.shape() };
+        let circuit = HeadCircuit { shape, ..honest };
+        let run = |p: Prior| {
+            MockProver::run(shape.k, &circuit, HeadCircuit::instances(input(), None, p))
+                .expect("synthesis")
+                .verify()
+        };
+        assert_eq!(run(best), Ok(()), "{layout:?}");
+        let err = run(wrong).expect_err("wrong token");
+        assert!(only_permutation_failures(&err), "{layout:?}: {err:?}");
+    }
+}
+
+/// Head shapes from before the head chose its range limbs read as 8-bit limbs ending in a
+/// zero row (their keys stay the same); shapes that would panic in `configure` or declare
+/// unbounded columns are refused, naming the field.
+#[test]
+fn head_shapes_decode_with_old_defaults_and_bounds() {
+    let old = r#"{"t":4,"logit_bits":32,"elem_lanes":1,"k":17}"#;
+    let s: HeadShape = serde_json::from_str(old).expect("an old shape");
+    assert_eq!((s.limb_bits, s.compact_ranges), (crate::range::LIMB_BITS, false));
+    let back: HeadShape = serde_json::from_str(&serde_json::to_string(&s).expect("writes")).expect("reads");
+    assert_eq!(back, s);
+    let with = |field: &str, value: &str| old.replacen('}', &format!(r#","{field}":{value}}}"#), 1);
+    for (json, needle) in [
+        (with("limb_bits", "40"), "range limbs"),
+        (old.replace(r#""elem_lanes":1"#, r#""elem_lanes":1000000000"#), "elementwise"),
+        (old.replace(r#""t":4"#, r#""t":10000000"#), "tokens"),
+        (old.replace(r#""k":17"#, r#""k":60"#), "k = 60"),
+        (old.replace(r#""logit_bits":32"#, r#""logit_bits":4000"#), "logits"),
+    ] {
+        let err = serde_json::from_str::<HeadShape>(&json).expect_err(needle).to_string();
+        assert!(err.contains(needle), "{json}: {err}");
+    }
+    assert!(serde_json::from_str::<HeadShape>(&with("extra", "1")).is_err(), "unknown fields stay refused");
+}

@@ -58,7 +58,7 @@ use zkinfer_quantize::fixed::tables::{LookupTable, EXP_IN_BITS, SILU_IN_BITS};
 use super::{LookupChip, LookupConfig};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
-use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig, MAX_RANGE_BITS};
+use crate::range::{range_rows, RangeChip, RangeConfig, RangeLayout, RangeTableConfig, MAX_RANGE_BITS};
 
 /// What the output is on one side outside the table's domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -275,9 +275,9 @@ impl ExtendedLookupChip {
         &self.lookup
     }
 
-    /// Rows one element with a `x_bits`-bit input uses with `limb`-bit range limbs.
-    pub fn rows(x_bits: u32, limb: u32) -> usize {
-        range_rows(x_bits, limb)
+    /// Rows one element with a `x_bits`-bit input uses in the range layout `layout`.
+    pub fn rows(x_bits: u32, layout: RangeLayout) -> usize {
+        range_rows(x_bits, layout)
     }
 
     /// The honest witness for `x`, or `None` when the excess does not fit `x_bits` bits.

@@ -229,7 +229,7 @@ impl Circuit<Fr> for ExtCircuit {
                         }
                     };
                     ys.push(y.cell());
-                    row += ExtendedLookupChip::rows(self.x_bits, crate::range::LIMB_BITS);
+                    row += ExtendedLookupChip::rows(self.x_bits, crate::range::RangeLayout::DEFAULT);
                 }
                 Ok(ys)
             },
@@ -349,7 +349,10 @@ fn silu_rejects_a_wrong_table_output() {
         .expect_err("silu(1) is off by one");
     assert_eq!(
         lookup_failures(&err),
-        vec![("silu table".to_string(), ExtendedLookupChip::rows(SILU_X_BITS, crate::range::LIMB_BITS))]
+        vec![(
+            "silu table".to_string(),
+            ExtendedLookupChip::rows(SILU_X_BITS, crate::range::RangeLayout::DEFAULT)
+        )]
     );
 }
 

@@ -80,7 +80,7 @@ impl Circuit<Fr> for NormCircuit {
                         Some(w) => chip.assign_witness(&mut region, row, &x, &self.site, Value::known(w))?,
                     };
                     ys.extend(cells.y.iter().map(|y| y.cell()));
-                    row += self.site.rows(crate::range::LIMB_BITS);
+                    row += self.site.rows(crate::range::RangeLayout::DEFAULT);
                 }
                 Ok(ys)
             },
@@ -282,7 +282,7 @@ fn rejects_a_tampered_output() {
     let mut w = witness(&n, &x);
     w.rescale[3].y += 1;
     let err = run_forged(&n, &x, w);
-    let row = 3 * site(&n).rescale_site().rows(crate::range::LIMB_BITS);
+    let row = 3 * site(&n).rescale_site().rows(crate::range::RangeLayout::DEFAULT);
     assert_eq!(
         constraint_failures(&err),
         vec![("rescale".to_string(), "q = y + (above - below)*(e + 1)".to_string(), row)]

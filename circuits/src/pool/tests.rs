@@ -85,7 +85,7 @@ mod stacked_rescales {
                     for (i, w) in self.elems.iter().enumerate() {
                         let chip = RescaleChip::construct(config.chips[i % 2]);
                         chip.assign_witness(&mut region, row, &SITE, Value::known(*w))?;
-                        row += SITE.rows(crate::range::LIMB_BITS);
+                        row += SITE.rows(crate::range::RangeLayout::DEFAULT);
                     }
                     Ok(())
                 },
@@ -96,7 +96,7 @@ mod stacked_rescales {
     const SITE: RescaleSite = RescaleSite { shift: 6, bits: 16, x_bits: 40 };
 
     fn run(elems: Vec<RescaleWitness>) -> Result<(), Vec<VerifyFailure>> {
-        let rows = elems.len() * SITE.rows(crate::range::LIMB_BITS);
+        let rows = elems.len() * SITE.rows(crate::range::RangeLayout::DEFAULT);
         let circuit = Stacked { elems };
         MockProver::run(
             k_for(rows.max(RangeTableConfig::rows_for(crate::range::LIMB_BITS))),
@@ -136,7 +136,7 @@ mod stacked_rescales {
         w.y -= 1;
         w.r += 1 << 6;
         let err = run(elems).expect_err("r ≥ 2^n");
-        let top = SITE.rows(crate::range::LIMB_BITS) + limbs(6, crate::range::LIMB_BITS) - 1;
+        let top = SITE.rows(crate::range::RangeLayout::DEFAULT) + limbs(6, crate::range::LIMB_BITS) - 1;
         assert_eq!(lookup_failures(&err), vec![("stack range 0".to_string(), top)]);
     }
 
@@ -151,7 +151,7 @@ mod stacked_rescales {
                 vec![(
                     "rescale".to_string(),
                     "x + 2^(n-1) = q*2^n + r".to_string(),
-                    i * SITE.rows(crate::range::LIMB_BITS)
+                    i * SITE.rows(crate::range::RangeLayout::DEFAULT)
                 )]
             );
         }
@@ -167,7 +167,8 @@ mod stacked_rescales {
         assert!(
             failures
                 .iter()
-                .all(|(gate, _, row)| gate == "rescale" && *row == SITE.rows(crate::range::LIMB_BITS)),
+                .all(|(gate, _, row)| gate == "rescale"
+                    && *row == SITE.rows(crate::range::RangeLayout::DEFAULT)),
             "{failures:?}"
         );
         assert!(failures.iter().any(|(_, c, _)| c == "above: y = hi"), "{failures:?}");

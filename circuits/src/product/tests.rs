@@ -84,7 +84,8 @@ impl Circuit<Fr> for ProductCircuit {
                         for (i, (&g, &u)) in gate.iter().zip(up).enumerate() {
                             let g = input(&mut region, i, g.into());
                             let u = input(&mut region, n + i, u.into());
-                            let row = i * SwigluChip::rows(GATE_BITS, &site, crate::range::LIMB_BITS);
+                            let row =
+                                i * SwigluChip::rows(GATE_BITS, &site, crate::range::RangeLayout::DEFAULT);
                             let (s, mid) = chip.assign(&mut region, row, &g, &u, GATE_BITS, &site)?;
                             ss.push(s.cell());
                             mids.push(mid.cell());

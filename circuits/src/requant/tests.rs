@@ -64,7 +64,7 @@ impl Circuit<Fr> for RequantCircuit {
             |mut region| {
                 let mut ys = vec![];
                 for (i, e) in self.elems.iter().enumerate() {
-                    let row = i * site.rows(crate::range::LIMB_BITS);
+                    let row = i * site.rows(crate::range::RangeLayout::DEFAULT);
                     let value = Value::known(i128_to_fr(e.acc));
                     let acc = region.assign_advice(config.input, row, value);
                     let y = match e.witness {
@@ -96,7 +96,7 @@ impl Circuit<Fr> for RequantCircuit {
 
 fn run(elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
     let k = k_for(
-        (elems.len() * site().rows(crate::range::LIMB_BITS))
+        (elems.len() * site().rows(crate::range::RangeLayout::DEFAULT))
             .max(RangeTableConfig::rows_for(crate::range::LIMB_BITS)),
     );
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];

@@ -37,29 +37,29 @@ struct TestConfig {
 #[derive(Clone)]
 struct RescaleCircuit {
     elems: Vec<Elem>,
-    /// The range table's limb width.
-    limb: u32,
+    /// The range table's layout.
+    layout: RangeLayout,
 }
 
 impl Circuit<Fr> for RescaleCircuit {
     type Config = TestConfig;
     type FloorPlanner = SimpleFloorPlanner;
-    type Params = u32;
+    type Params = RangeLayout;
 
     fn without_witnesses(&self) -> Self {
         self.clone()
     }
 
-    fn params(&self) -> u32 {
-        self.limb
+    fn params(&self) -> RangeLayout {
+        self.layout
     }
 
     fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
-        Self::configure_with_params(meta, LIMB_BITS)
+        Self::configure_with_params(meta, RangeLayout::DEFAULT)
     }
 
-    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, limb: u32) -> TestConfig {
-        let table = RangeTableConfig::configure_with(meta, limb);
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, layout: RangeLayout) -> TestConfig {
+        let table = RangeTableConfig::configure_layout(meta, layout);
         let rescale = RescaleConfig::configure(meta, table);
         let input = meta.advice_column();
         meta.enable_equality(input);
@@ -109,15 +109,19 @@ fn site(shift: u32, bits: u32, x_bits: u32) -> RescaleSite {
 
 /// Runs the circuit with `outputs` as the public outputs.
 fn run_with(elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
-    run_with_limb(LIMB_BITS, elems, outputs)
+    run_with_layout(RangeLayout::DEFAULT, elems, outputs)
 }
 
-/// [`run_with`] over a `limb`-bit range table.
-fn run_with_limb(limb: u32, elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
-    let rows: usize = elems.iter().map(|e| e.site.rows(limb)).sum();
-    let circuit = RescaleCircuit { elems, limb };
+/// [`run_with`] over a range table of `layout`.
+fn run_with_layout(
+    layout: RangeLayout,
+    elems: Vec<Elem>,
+    outputs: &[i128],
+) -> Result<(), Vec<VerifyFailure>> {
+    let rows: usize = elems.iter().map(|e| e.site.rows(layout)).sum();
+    let circuit = RescaleCircuit { elems, layout };
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];
-    MockProver::run(k_for(rows.max(RangeTableConfig::rows_for(limb))), &circuit, instance)
+    MockProver::run(k_for(rows.max(RangeTableConfig::rows_for(layout.limb_bits))), &circuit, instance)
         .expect("synthesis succeeds")
         .verify()
 }
@@ -185,7 +189,8 @@ fn matches_at_the_input_width_edges() {
 
 #[test]
 fn refuses_inputs_outside_the_promised_width() {
-    let circuit = RescaleCircuit { elems: vec![honest(1 << 20, site(4, 16, 21))], limb: LIMB_BITS };
+    let circuit =
+        RescaleCircuit { elems: vec![honest(1 << 20, site(4, 16, 21))], layout: RangeLayout::DEFAULT };
     assert!(matches!(MockProver::run(10, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis)));
     assert!(RescaleSite::new(MAX_SHIFT + 1, 16, 64).is_err());
     assert!(RescaleSite::new(4, 64, 64).is_err());
@@ -217,7 +222,7 @@ fn rejects_a_remainder_above_its_range() {
     let err = run_with(vec![honest(5, s), forged(w, s)], &[0, w.y]).expect_err("r ≥ 2^n");
     assert_eq!(
         lookup_failures(&err),
-        vec![("rescale remainder".to_string(), top_limb(s.rows(LIMB_BITS), 6))]
+        vec![("rescale remainder".to_string(), top_limb(s.rows(RangeLayout::DEFAULT), 6))]
     );
 }
 
@@ -336,26 +341,36 @@ proptest! {
 }
 
 /// The SmolLM2 query projection's site (45-bit remainder, 24-bit output, 81-bit input) over
-/// the 14-bit limbs of a `k = 16` block chunk: 5 rows instead of 7; honest elements (in range
-/// and saturating both ways) pass, and a remainder pushed to `2^45` (with `q` one smaller)
-/// fails the remainder's top limb, a saturation flag on an in-range value the gate.
+/// the 14-bit limbs of a `k = 16` block chunk: 5 rows instead of 7 (4 when compact);
+/// honest elements (in range and saturating both ways) pass, and a remainder pushed to
+/// `2^45` (with `q` one smaller) fails the remainder's top limb, a saturation flag on an
+/// in-range value the gate — in both range layouts, and with the forged element placed
+/// after honest ones (compact elements sit back to back).
 #[test]
 fn wide_limbs_keep_the_remainder_and_saturation_checks() {
     let s = site(45, 24, 81);
-    assert_eq!((s.rows(14), s.rows(LIMB_BITS)), (5, 7));
-    let xs = [0i128, 1 << 44, -(1 << 44), 123_456_789_012_345, (1 << 68) + 5, -(1 << 68), (1 << 80) - 1];
-    let outputs: Vec<i128> = xs.iter().map(|&x| RescaleWitness::new(x, &s).y).collect();
-    assert_eq!(run_with_limb(14, xs.iter().map(|&x| honest(x, s)).collect(), &outputs), Ok(()));
-    let mut w = RescaleWitness::new(123_456_789_012_345, &s);
-    w.q -= 1;
-    w.y -= 1;
-    w.r += 1 << 45;
-    let err = run_with_limb(14, vec![forged(w, s)], &[w.y]).expect_err("r ≥ 2^45");
-    assert_eq!(lookup_failures(&err), vec![("rescale remainder".to_string(), limbs(45, 14) - 1)]);
-    let mut w = RescaleWitness::new(1 << 50, &s);
-    assert!(!w.above && !w.below);
-    w.above = true;
-    w.y = (1 << 23) - 1;
-    let err = run_with_limb(14, vec![forged(w, s)], &[w.y]).expect_err("a flag on an in-range value");
-    assert!(!constraint_failures(&err).is_empty(), "{err:?}");
+    let (zero_row, compact) = (RangeLayout::with_zero_row(14), RangeLayout::compact(14));
+    assert_eq!((s.rows(zero_row), s.rows(compact), s.rows(RangeLayout::DEFAULT)), (5, 4, 7));
+    for layout in [zero_row, compact] {
+        let xs = [0i128, 1 << 44, -(1 << 44), 123_456_789_012_345, (1 << 68) + 5, -(1 << 68), (1 << 80) - 1];
+        let outputs: Vec<i128> = xs.iter().map(|&x| RescaleWitness::new(x, &s).y).collect();
+        assert_eq!(run_with_layout(layout, xs.iter().map(|&x| honest(x, s)).collect(), &outputs), Ok(()));
+        let mut w = RescaleWitness::new(123_456_789_012_345, &s);
+        w.q -= 1;
+        w.y -= 1;
+        w.r += 1 << 45;
+        let before = RescaleWitness::new(1 << 44, &s).y;
+        let err =
+            run_with_layout(layout, vec![honest(1 << 44, s), forged(w, s), honest(-5, s)], &[before, w.y, 0])
+                .expect_err("r ≥ 2^45");
+        let top = s.rows(layout) + limbs(45, 14) - 1;
+        assert_eq!(lookup_failures(&err), vec![("rescale remainder".to_string(), top)], "{layout:?}");
+        let mut w = RescaleWitness::new(1 << 50, &s);
+        assert!(!w.above && !w.below);
+        w.above = true;
+        w.y = (1 << 23) - 1;
+        let err =
+            run_with_layout(layout, vec![forged(w, s)], &[w.y]).expect_err("a flag on an in-range value");
+        assert!(!constraint_failures(&err).is_empty(), "{err:?}");
+    }
 }

@@ -63,7 +63,7 @@ impl Circuit<Fr> for ResidualCircuit {
             |mut region| {
                 let mut ys = vec![];
                 for (i, e) in self.elems.iter().enumerate() {
-                    let row = i * site.rows(crate::range::LIMB_BITS);
+                    let row = i * site.rows(crate::range::RangeLayout::DEFAULT);
                     // Inputs sit two to a row (rows per element ≥ 2) in the input column.
                     let a = region.assign_advice(config.input, row, Value::known(i128_to_fr(e.a)));
                     let b = region.assign_advice(config.input, row + 1, Value::known(i128_to_fr(e.b)));
@@ -90,7 +90,7 @@ impl Circuit<Fr> for ResidualCircuit {
 
 fn run(elems: Vec<Elem>, outputs: &[i128]) -> Result<(), Vec<VerifyFailure>> {
     let k = k_for(
-        (elems.len() * site().rows(crate::range::LIMB_BITS))
+        (elems.len() * site().rows(crate::range::RangeLayout::DEFAULT))
             .max(RangeTableConfig::rows_for(crate::range::LIMB_BITS)),
     );
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];

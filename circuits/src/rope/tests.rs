@@ -50,9 +50,9 @@ impl RopeCircuit {
     fn rows(&self) -> usize {
         match &self.job {
             Job::Tensor { shape, .. } => {
-                RopeChip::tensor_rows(*shape, &site(), crate::range::LIMB_BITS).max(shape.len())
+                RopeChip::tensor_rows(*shape, &site(), crate::range::RangeLayout::DEFAULT).max(shape.len())
             }
-            Job::Pair { .. } => RopeChip::pair_rows(&site(), crate::range::LIMB_BITS),
+            Job::Pair { .. } => RopeChip::pair_rows(&site(), crate::range::RangeLayout::DEFAULT),
         }
     }
 }
@@ -186,7 +186,10 @@ fn rejects_another_positions_constants() {
     let err = run(Job::Pair { a: 1000, b: -2000, constants, witness: w }, &outputs(&w))
         .expect_err("the constants are bound by the circuit");
     let gate = |row| ("rope".to_string(), "x = a*c - b*s".to_string(), row);
-    assert_eq!(constraint_failures(&err), vec![gate(0), gate(site().rows(crate::range::LIMB_BITS))]);
+    assert_eq!(
+        constraint_failures(&err),
+        vec![gate(0), gate(site().rows(crate::range::RangeLayout::DEFAULT))]
+    );
 }
 
 #[test]

@@ -104,7 +104,7 @@ impl Circuit<Fr> for SoftmaxCircuit {
                             })
                             .collect::<Vec<_>>();
                         heads.push(chip.assign_head(&mut region, offset, &p, &values, V_BITS)?.cell());
-                        offset += head_rows(values.len(), V_BITS, crate::range::LIMB_BITS)?;
+                        offset += head_rows(values.len(), V_BITS, crate::range::RangeLayout::DEFAULT)?;
                     }
                     probs.extend(p.into_iter().map(|c| c.cell()));
                 }
