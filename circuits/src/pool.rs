@@ -23,9 +23,10 @@
 //!
 //! Every gate and lookup of a chip is switched on by that chip's own selectors, and a chip's
 //! gates only query rows inside the rows it says it uses ([`crate::range`]'s running sums
-//! end on a zero row of their own), so stacking chips in disjoint row ranges of the same
-//! columns leaves every chip's constraints exactly as they are in its own columns. A shared
-//! range column is one [`RangeConfig`] (one `q_limb` selector, one `offset` and one `width`
+//! end on a zero row of their own, or, compact, on a top limb whose lookup does not read the
+//! row below), so stacking chips in disjoint row ranges of the same columns leaves every
+//! chip's constraints exactly as they are in its own columns. A shared range column is one
+//! [`RangeConfig`] (one `q_limb` selector, one `offset`, one `width` and, compact, one `next`
 //! fixed column, one lookup argument): whichever chip checks a value in it sets those on its
 //! rows, as it would in a column of its own. The caller must keep the row ranges of chips
 //! drawn after a rewind disjoint; [`crate::block`] gives them one row cursor.
