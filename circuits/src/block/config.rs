@@ -75,8 +75,10 @@ pub struct BlockConfig {
     pub instance: Column<Instance>,
     /// Every matrix product (its own columns).
     pub matmul: MatmulConfig,
-    /// Elementwise lanes: [`BlockShape::elem_lanes`] in their own columns (SiLU on the
-    /// first), then [`BlockShape::pool_lanes`] in the shared columns, below the stacked chips.
+    /// Elementwise lanes: [`BlockShape::own_lanes`] in their own columns, then
+    /// [`BlockShape::pool_lanes`] in the shared columns, below the stacked chips. SiLU is on
+    /// lane 0 (the first lane of its own, or the first in the shared columns when there is
+    /// none).
     pub lanes: Vec<ElemLane>,
     /// RMSNorm (with its own rescale and the rsqrt lookup), in the shared columns.
     pub norm: NormConfig,
@@ -94,7 +96,8 @@ impl BlockConfig {
         meta.enable_equality(instance);
         let matmul = MatmulConfig::configure(meta, shape.t.max(1), shape.matmul_lanes.max(1));
         let mut fresh = ColumnPool::fresh();
-        let mut lanes: Vec<ElemLane> = (0..shape.elem_lanes.max(1))
+        let own = shape.own_lanes();
+        let mut lanes: Vec<ElemLane> = (0..own)
             .map(|i| ElemLane::configure_in(meta, &mut fresh, range_table, i == 0 && shape.mlp, shape.k))
             .collect();
         // RMSNorm, the attention and Poseidon stack in one shared set of columns (or, when
@@ -111,11 +114,13 @@ impl BlockConfig {
         let poseidon = PoseidonChip::configure(meta, advice, rc, capacity);
         let attention =
             shape.attention.then(|| AttentionConfig::configure_in(meta, &mut pool, range_table, shape.k));
-        // Lanes below the stacked chips, in the shared columns.
+        // Lanes below the stacked chips, in the shared columns; the first carries SiLU when
+        // no lane has columns of its own.
         if shape.stacked {
             pool.rewind();
-            for _ in 0..shape.pool_lanes {
-                lanes.push(ElemLane::configure_in(meta, &mut pool, range_table, false, shape.k));
+            for i in 0..shape.pool_lanes {
+                let silu = own == 0 && i == 0 && shape.mlp;
+                lanes.push(ElemLane::configure_in(meta, &mut pool, range_table, silu, shape.k));
             }
         }
         BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention }

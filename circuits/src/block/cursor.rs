@@ -13,6 +13,8 @@ pub struct Lanes {
     end: Vec<usize>,
     /// Where [`Lanes::place`] stops (`end` less the reserved tail).
     open_end: Vec<usize>,
+    /// The next free row of a lane's reserved tail, which only [`Lanes::place_in`] fills.
+    tail: Vec<Option<usize>>,
     k: u32,
 }
 
@@ -28,15 +30,20 @@ impl Lanes {
             next: ranges.iter().map(|r| r.start).collect(),
             end: ranges.iter().map(|r| r.end).collect(),
             open_end: ranges.iter().map(|r| r.end).collect(),
+            tail: vec![None; ranges.len()],
             k,
         }
     }
 
     /// Keeps the last `rows` rows of `lane` for [`Lanes::place_in`]: [`Lanes::place`] does
-    /// not use them.
+    /// not use them, and `place_in` fills them from their first row, whatever the open rows
+    /// above them still hold.
     pub fn reserve_tail(&mut self, lane: usize, rows: usize) {
-        if let (Some(open), Some(&end)) = (self.open_end.get_mut(lane), self.end.get(lane)) {
+        if let (Some(open), Some(&end), Some(tail)) =
+            (self.open_end.get_mut(lane), self.end.get(lane), self.tail.get_mut(lane))
+        {
             *open = end.saturating_sub(rows);
+            *tail = Some(*open);
         }
     }
 
@@ -48,17 +55,24 @@ impl Lanes {
         if room(lane) < rows {
             return Err(Error::NotEnoughRowsAvailable { current_k: self.k });
         }
-        Ok((lane, self.place_in(lane, rows)?))
+        let start = self.next[lane];
+        self.next[lane] = start + rows;
+        Ok((lane, start))
     }
 
-    /// Reserves `rows` rows in lane `lane`; returns the first.
+    /// Reserves `rows` rows in lane `lane` (in its reserved tail, if it has one); returns the
+    /// first.
     pub fn place_in(&mut self, lane: usize, rows: usize) -> Result<usize, Error> {
-        let start = *self.next.get(lane).ok_or(Error::Synthesis)?;
+        let cursor = match self.tail.get_mut(lane).ok_or(Error::Synthesis)? {
+            Some(tail) => tail,
+            None => &mut self.next[lane],
+        };
+        let start = *cursor;
         let end = start + rows;
         if end > self.end[lane] {
             return Err(Error::NotEnoughRowsAvailable { current_k: self.k });
         }
-        self.next[lane] = end;
+        *cursor = end;
         Ok(start)
     }
 }
@@ -91,6 +105,21 @@ mod tests {
         assert_eq!(l.place(1).unwrap(), (1, 9));
         assert!(l.place(1).is_err(), "only lane 0's reserved tail is left");
         assert_eq!(l.place_in(0, 4).unwrap(), 6);
+        assert!(l.place_in(0, 1).is_err());
+    }
+
+    /// Work placed by name goes to the reserved tail even while the open rows above it are
+    /// not full, so the open rows stay for later work (SwiGLU's tail on lane 0 does not eat
+    /// the rows the down projection planned to use).
+    #[test]
+    fn the_reserved_tail_fills_apart_from_the_open_rows() {
+        let mut l = Lanes::with_ranges(vec![0..10], 4);
+        l.reserve_tail(0, 4);
+        assert_eq!(l.place(2).unwrap(), (0, 0));
+        assert_eq!(l.place_in(0, 3).unwrap(), 6, "the tail starts at row 6");
+        assert_eq!(l.place(4).unwrap(), (0, 2), "rows 2..6 are still open");
+        assert!(l.place(1).is_err());
+        assert_eq!(l.place_in(0, 1).unwrap(), 9);
         assert!(l.place_in(0, 1).is_err());
     }
 }

@@ -41,7 +41,8 @@ pub struct BlockShape {
     pub attention: bool,
     /// Whether the chunk has the MLP half (and the SiLU lookup).
     pub mlp: bool,
-    /// Elementwise lanes (each a rescale chip with the gates that feed it).
+    /// Elementwise lanes in columns of their own (each a rescale chip with the gates that
+    /// feed it); see [`BlockShape::own_lanes`].
     pub elem_lanes: usize,
     /// `log2` of the rows.
     pub k: u32,
@@ -150,8 +151,8 @@ impl RowCounts {
 
 /// Rows of a lane that the shape plans to fill at `k`: the usable rows less a little slack,
 /// since lanes fill greedily, one element at a time.
-fn budget(k: u32) -> usize {
-    usable_rows(k) - usable_rows(k) / 16
+pub(crate) fn budget(k: u32) -> usize {
+    usable_rows(k) - usable_rows(k) / 64
 }
 
 /// Usable rows at `k`.
@@ -189,8 +190,10 @@ impl BlockShape {
                     continue;
                 };
                 let rows = RowCounts::with(c, layout, lanes);
-                let layouts = std::iter::once(Self::fit(c, &rows, k, layout, lanes, false, 0))
-                    .chain((0..=MAX_POOL_LANES).map(|p| Self::fit(c, &rows, k, layout, lanes, true, p)))
+                let fit = |stacked, pool, own| Self::fit(c, &rows, k, layout, lanes, stacked, pool, own);
+                let layouts = std::iter::once(fit(false, 0, true))
+                    .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
+                    .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
                     .flatten()
                     .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked());
                 for shape in layouts {
@@ -223,7 +226,11 @@ impl BlockShape {
     }
 
     /// One layout at `k`, or `None` when its fixed groups or SwiGLU do not fit (`pool_lanes`
-    /// get no rows when the stacked chips fill the shared columns).
+    /// get no rows when the stacked chips fill the shared columns). With `own` false, no
+    /// lane has columns of its own: every elementwise element, SwiGLU included (on the first
+    /// pool lane), goes in the shared columns below the stacked chips, or the layout is
+    /// `None`.
+    #[allow(clippy::too_many_arguments)]
     fn fit(
         c: &BlockConsts,
         rows: &RowCounts,
@@ -232,6 +239,7 @@ impl BlockShape {
         matmul_lanes: usize,
         stacked: bool,
         pool_lanes: usize,
+        own: bool,
     ) -> Option<Self> {
         if usable_rows(k) < rows.tallest_fixed_group(stacked) || budget(k) <= rows.swiglu {
             return None;
@@ -241,10 +249,17 @@ impl BlockShape {
         // whichever lane has the most room ([`super::Lanes`]).
         let rest = rows.elem - rows.swiglu;
         let pooled = pool_lanes * pool_room;
-        let mut elem_lanes = 1;
-        while elem_lanes * budget(k) - rows.swiglu + pooled < rest {
-            elem_lanes += 1;
-        }
+        let elem_lanes = if own {
+            let mut n = 1;
+            while n * budget(k) - rows.swiglu + pooled < rest {
+                n += 1;
+            }
+            n
+        } else if stacked && pool_lanes > 0 && pool_room > rows.swiglu && pooled >= rows.elem {
+            0
+        } else {
+            return None;
+        };
         let (attention, mlp) = (c.attn.is_some(), c.mlp.is_some());
         Some(BlockShape {
             t: c.t,
@@ -258,6 +273,17 @@ impl BlockShape {
             limb_bits: layout.limb_bits,
             compact_ranges: layout.compact,
         })
+    }
+
+    /// Elementwise lanes with columns of their own: [`BlockShape::elem_lanes`], which may be
+    /// 0 only in a stacked shape with lanes in the shared columns (lane 0, with SiLU, is then
+    /// the first of those); otherwise at least one (shapes from before never had 0).
+    pub fn own_lanes(&self) -> usize {
+        if self.elem_lanes == 0 && self.stacked && self.pool_lanes > 0 {
+            0
+        } else {
+            self.elem_lanes.max(1)
+        }
     }
 
     /// The layout of the shape's range checks.

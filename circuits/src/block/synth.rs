@@ -67,7 +67,7 @@ impl<'c> Synth<'c> {
         // must stay above them.
         let (pool_lanes, shared_cap) =
             if shape.stacked && shape.pool_lanes > 0 { (shape.pool_lanes, rows.stacked()) } else { (0, cap) };
-        let own = cfg.lanes.len().saturating_sub(pool_lanes).max(1);
+        let own = cfg.lanes.len().saturating_sub(pool_lanes);
         let ranges = (0..own).map(|_| 0..cap).chain((0..pool_lanes).map(|_| shared_cap..cap)).collect();
         let mut elem = Lanes::with_ranges(ranges, shape.k);
         elem.reserve_tail(0, rows.swiglu);

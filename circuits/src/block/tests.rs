@@ -121,7 +121,15 @@ fn tiny_block_columns_and_lookups_stay_within_budget() {
     use halo2_proofs::plonk::ConstraintSystem;
     let c = consts(Part::Both);
     let shape = BlockShape::of(&c);
-    assert_eq!((shape.k, shape.elem_lanes), (MIN_K, 1), "the tiny block fits one lane at the minimum k");
+    assert_eq!(
+        (shape.k, shape.elem_lanes),
+        (MIN_K, 0),
+        "the tiny block needs no lane of its own at the minimum k"
+    );
+    assert!(
+        shape.stacked && shape.pool_lanes >= 1,
+        "its elementwise work sits below the stacked chips: {shape:?}"
+    );
     // The widest limbs k allows (13 bits at k = 15) and the fewest weight lanes (its matmuls
     // fill 6,328 of its rows with 8).
     assert_eq!((shape.limb_bits, shape.matmul_lanes), (crate::block::limb_bits_for(MIN_K), 8));
@@ -136,11 +144,12 @@ fn tiny_block_columns_and_lookups_stay_within_budget() {
         "tiny block: {shape:?} {rows:?}: {advice} advice columns, {lookups} lookups, degree {}",
         cs.degree()
     );
-    // One elementwise lane (9 columns, 3 range lookups) with SiLU, the matmul's 6, and the
-    // shared columns of RMSNorm, Poseidon and the attention: as wide as the softmax (with its
-    // folded exp and recip tables), 8 range lookups, plus each table's lookup.
-    assert!(advice <= 62, "{advice} advice columns");
-    assert!(lookups <= 18, "{lookups} lookup arguments");
+    // The matmul's 6 and the shared columns of RMSNorm, Poseidon and the attention (as wide as
+    // the softmax, with its folded exp and recip tables, 8 range lookups and each table's
+    // lookup), the elementwise lanes with SiLU drawn from those same columns: 41 advice and 14
+    // lookups (62 and 18 when lane 0 had columns of its own).
+    assert!(advice <= 41, "{advice} advice columns");
+    assert!(lookups <= 14, "{lookups} lookup arguments");
     assert_eq!(cs.degree(), 5);
 }
 
@@ -156,7 +165,7 @@ fn min_k_is_where_every_table_fits_folded() {
 /// 16 tokens SwiGLU fills over a quarter of lane 0).
 #[test]
 fn lanes_leave_room_for_swiglu_on_lane_0() {
-    let budget = |k| usable_rows(k) - usable_rows(k) / 16;
+    use super::shape::budget;
     let max_seq = fixture().model.rope().expect("rope").max_seq;
     for t in [4, 8, 16, 32, 64].into_iter().filter(|&t| t <= max_seq) {
         let c = consts_for(Part::Both, t);
@@ -198,8 +207,8 @@ fn stacking_saves_columns_and_lookups_at_the_same_k() {
 fn lanes_in_the_shared_columns_match_the_integer_reference() {
     let f = fixture();
     let c = consts(Part::Both);
-    let shape = BlockShape { pool_lanes: 3, ..BlockShape::of(&c) };
-    assert!(shape.stacked && shape.elem_lanes == 1, "{shape:?}");
+    let shape = BlockShape { pool_lanes: 3, elem_lanes: 1, compact_ranges: false, ..BlockShape::of(&c) };
+    assert!(shape.stacked && shape.limb_bits == 13, "{shape:?}");
     let run = |input: &[i64]| {
         let circuit = BlockCircuit::with_shape(c.clone(), shape, input.to_vec());
         MockProver::run(shape.k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
@@ -254,4 +263,72 @@ fn both_range_layouts_match_the_integer_reference() {
     let (compact, zero_row) = (rows[0], rows[1]);
     assert!(compact.elem < zero_row.elem && compact.norm < zero_row.norm, "{compact:?} {zero_row:?}");
     assert!(compact.attention < zero_row.attention, "{compact:?} {zero_row:?}");
+}
+
+/// Every elementwise lane in the shared columns below RMSNorm, Poseidon and the attention
+/// (SiLU and SwiGLU on the first of them), with one to three such lanes and in both range
+/// layouts: the integer reference bit for bit, another input rejected only by the instance
+/// copy, and no advice column of a lane's own.
+#[test]
+fn lanes_only_in_the_shared_columns_match_the_integer_reference() {
+    let f = fixture();
+    let c = consts(Part::Both);
+    let base = BlockShape::of(&c);
+    let own_lane = BlockShape { elem_lanes: 1, pool_lanes: 1, compact_ranges: false, ..base };
+    let advice = |shape: BlockShape| {
+        let mut cs = halo2_proofs::plonk::ConstraintSystem::<Fr>::default();
+        let cfg = BlockConfig::configure(&mut cs, shape);
+        assert!(cfg.lanes[0].silu.is_some(), "lane 0 carries SiLU: {shape:?}");
+        assert!(cfg.lanes.iter().skip(1).all(|l| l.silu.is_none()));
+        cs.num_advice_columns()
+    };
+    for (pool_lanes, compact) in [(1, false), (2, true), (3, false)] {
+        let shape = BlockShape { elem_lanes: 0, pool_lanes, compact_ranges: compact, stacked: true, ..base };
+        assert_eq!(shape.own_lanes(), 0);
+        let run = |input: &[i64]| {
+            let circuit = BlockCircuit::with_shape(c.clone(), shape, input.to_vec());
+            MockProver::run(shape.k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
+                .expect("synthesis")
+                .verify()
+        };
+        assert_eq!(run(&f.input), Ok(()), "{shape:?}");
+        let mut other = f.input.clone();
+        other[1] += 1;
+        let err = run(&other).expect_err("another input");
+        assert!(
+            err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })),
+            "{err:?}"
+        );
+        if !compact && pool_lanes == 1 {
+            assert!(advice(shape) + 9 < advice(own_lane), "SiLU's lane takes no columns of its own");
+        }
+    }
+    // Without lanes in the shared columns, or unstacked, a shape keeps one lane of its own.
+    assert_eq!(BlockShape { elem_lanes: 0, pool_lanes: 0, ..base }.own_lanes(), 1);
+    assert_eq!(BlockShape { elem_lanes: 0, stacked: false, pool_lanes: 2, ..base }.own_lanes(), 1);
+}
+
+/// The benchmark's shape: the tiny block over 8 tokens, in the layout the chooser picks (no
+/// lane of its own, SiLU and SwiGLU on the first of the lanes in the shared columns, compact
+/// range checks): every element fits the planned rows (SwiGLU in lane 0's reserved tail,
+/// the rest around it) and the integer reference passes bit for bit.
+#[test]
+fn tiny_block_over_eight_tokens_fits_its_planned_rows() {
+    let m = &fixture().model;
+    let input = ops::embed(&m.embedding().expect("embedding"), &[3, 141, 59, 26, 5, 35, 89, 79]);
+    let trace = forward_layer(
+        m.config(),
+        &m.manifest.body.params,
+        &m.layer(0).expect("layer 0"),
+        &m.tables().expect("tables"),
+        &m.rope().expect("rope"),
+        &input,
+        8,
+    );
+    let circuit = BlockCircuit::new(Arc::new(consts_for(Part::Both, 8)), input.clone());
+    let shape = circuit.shape();
+    assert_eq!((shape.elem_lanes, shape.k), (0, MIN_K), "{shape:?}");
+    let prover =
+        MockProver::run(shape.k, &circuit, BlockCircuit::instances(&input, &trace.out)).expect("synthesis");
+    assert_eq!(prover.verify(), Ok(()));
 }
