@@ -68,6 +68,31 @@ fn mock(part: Part, input: &[i64], output: &[i64]) -> Result<(), Vec<halo2_proof
     MockProver::run(k, &circuit, BlockCircuit::instances(input, output)).expect("synthesis").verify()
 }
 
+/// The whole block in `shape` run on `input` against the honest instances of the
+/// fixture's input and output.
+fn mock_in(shape: BlockShape, input: &[i64]) -> Result<(), Vec<halo2_proofs::dev::VerifyFailure>> {
+    let f = fixture();
+    let circuit = BlockCircuit::with_shape(consts(Part::Both), shape, input.to_vec());
+    MockProver::run(shape.k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
+        .expect("synthesis")
+        .verify()
+}
+
+/// `shape` passes the fixture's honest run, and an input with one element changed fails
+/// only the instance copy (its commitment is not the claimed one).
+fn assert_honest_and_rejects_another_input(shape: BlockShape, changed: usize) {
+    let f = fixture();
+    assert_eq!(mock_in(shape, &f.input), Ok(()), "{shape:?}");
+    let mut other = f.input.clone();
+    other[changed] += 1;
+    let err = mock_in(shape, &other).expect_err("another input");
+    assert!(only_instance_failures(&err), "{shape:?}: {err:?}");
+}
+
+fn only_instance_failures(err: &[halo2_proofs::dev::VerifyFailure]) -> bool {
+    err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. }))
+}
+
 #[test]
 fn mlp_half_matches_the_integer_reference() {
     let f = fixture();
@@ -205,21 +230,10 @@ fn stacking_saves_columns_and_lookups_at_the_same_k() {
 /// reference bit for bit, and another input still fails only on the instance copy.
 #[test]
 fn lanes_in_the_shared_columns_match_the_integer_reference() {
-    let f = fixture();
     let c = consts(Part::Both);
     let shape = BlockShape { pool_lanes: 3, elem_lanes: 1, compact_ranges: false, ..BlockShape::of(&c) };
     assert!(shape.stacked && shape.limb_bits == 13, "{shape:?}");
-    let run = |input: &[i64]| {
-        let circuit = BlockCircuit::with_shape(c.clone(), shape, input.to_vec());
-        MockProver::run(shape.k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
-            .expect("synthesis")
-            .verify()
-    };
-    assert_eq!(run(&f.input), Ok(()));
-    let mut other = f.input.clone();
-    other[3] -= 1;
-    let err = run(&other).expect_err("another input");
-    assert!(err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })), "{err:?}");
+    assert_honest_and_rejects_another_input(shape, 3);
     let mut cs = halo2_proofs::plonk::ConstraintSystem::<Fr>::default();
     assert_eq!(BlockConfig::configure(&mut cs, shape).lanes.len(), 4);
     // The three lanes' 9 range checks need one range column more than RMSNorm's 8; every
@@ -234,26 +248,12 @@ fn lanes_in_the_shared_columns_match_the_integer_reference() {
 /// fixed column.
 #[test]
 fn both_range_layouts_match_the_integer_reference() {
-    let f = fixture();
     let c = consts(Part::Both);
     let base = BlockShape::of(&c);
     let mut rows = vec![];
     for compact in [true, false] {
         let shape = BlockShape { compact_ranges: compact, limb_bits: 13, ..base };
-        let run = |input: &[i64]| {
-            let circuit = BlockCircuit::with_shape(c.clone(), shape, input.to_vec());
-            MockProver::run(shape.k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
-                .expect("synthesis")
-                .verify()
-        };
-        assert_eq!(run(&f.input), Ok(()), "compact: {compact}");
-        let mut other = f.input.clone();
-        other[5] += 1;
-        let err = run(&other).expect_err("another input");
-        assert!(
-            err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })),
-            "{err:?}"
-        );
+        assert_honest_and_rejects_another_input(shape, 5);
         let mut cs = halo2_proofs::plonk::ConstraintSystem::<Fr>::default();
         BlockConfig::configure(&mut cs, shape);
         let gates = cs.gates().iter().filter(|g| g.name() == "range end").count();
@@ -271,7 +271,6 @@ fn both_range_layouts_match_the_integer_reference() {
 /// copy, and no advice column of a lane's own.
 #[test]
 fn lanes_only_in_the_shared_columns_match_the_integer_reference() {
-    let f = fixture();
     let c = consts(Part::Both);
     let base = BlockShape::of(&c);
     let own_lane = BlockShape { elem_lanes: 1, pool_lanes: 1, compact_ranges: false, ..base };
@@ -285,20 +284,7 @@ fn lanes_only_in_the_shared_columns_match_the_integer_reference() {
     for (pool_lanes, compact) in [(1, false), (2, true), (3, false)] {
         let shape = BlockShape { elem_lanes: 0, pool_lanes, compact_ranges: compact, stacked: true, ..base };
         assert_eq!(shape.own_lanes(), 0);
-        let run = |input: &[i64]| {
-            let circuit = BlockCircuit::with_shape(c.clone(), shape, input.to_vec());
-            MockProver::run(shape.k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
-                .expect("synthesis")
-                .verify()
-        };
-        assert_eq!(run(&f.input), Ok(()), "{shape:?}");
-        let mut other = f.input.clone();
-        other[1] += 1;
-        let err = run(&other).expect_err("another input");
-        assert!(
-            err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })),
-            "{err:?}"
-        );
+        assert_honest_and_rejects_another_input(shape, 1);
         if !compact && pool_lanes == 1 {
             assert!(advice(shape) + 9 < advice(own_lane), "SiLU's lane takes no columns of its own");
         }
