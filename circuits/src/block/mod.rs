@@ -22,15 +22,19 @@
 //!
 //! Column groups side by side, each with its own row cursor ([`BlockConfig`]):
 //! elementwise lanes (range checks of the input, requantizations, RoPE, SwiGLU, residual
-//! adds; spread over [`BlockShape::elem_lanes`] lanes), the matmul chip (all products, then
-//! the phase-2 Freivalds checks), and one shared set of columns ([`crate::pool`]) in which
-//! RMSNorm, Poseidon and the attention chip stack one below the other: each of them fills
-//! only a few percent of a chunk's rows, so owning columns of full height each would cost
-//! their width over all `2^k` rows (and a lookup argument per range check). The rows of
-//! each group are in [`RowCounts`]. [`BlockShape::of`] tries the smallest `k ≥` [`MIN_K`]
-//! holding the tallest group and the next one, each with range limbs of `k − 2` bits
-//! ([`limb_bits_for`]: fewer rows per rescale) and the fewest matmul weight lanes that fit,
-//! and keeps the layout that [`crate::cost`]'s measured cost model finds cheapest. Below
+//! adds; spread over lanes of their own, [`BlockShape::own_lanes`], and lanes below the
+//! stacked chips in their shared columns, [`BlockShape::pool_lanes`]; SiLU and SwiGLU on lane
+//! 0), the matmul chip (all products, then the phase-2 Freivalds checks), and one shared set
+//! of columns ([`crate::pool`]) in which RMSNorm, Poseidon and the attention chip stack one
+//! below the other: each of them fills only a few percent of a chunk's rows, so owning
+//! columns of full height each would cost their width over all `2^k` rows (and a lookup
+//! argument per range check). The rows of each group are in [`RowCounts`].
+//! [`BlockShape::of`] tries the smallest `k ≥` [`MIN_K`] holding the tallest group and the
+//! next one, each with range limbs of `k − 2` bits ([`limb_bits_for`]: fewer rows per
+//! rescale) in either range layout ([`crate::range::RangeLayout`]), the fewest matmul weight
+//! lanes that fit and every split of the elementwise lanes (none of their own when all fit
+//! in the shared columns), and keeps the layout that [`crate::cost`]'s measured cost model
+//! finds cheapest. Below
 //! `k = 17` the 2^16-point nonlinearity tables fold into 2 or 4 output columns per row
 //! ([`crate::lookup`]), so a small block proves at `k = 15`.
 

@@ -30,7 +30,7 @@ pub fn limb_bits_for(k: u32) -> u32 {
 /// The configuration parameters of a block chunk circuit: what `configure` needs to
 /// declare its columns. Derived from the constants by [`BlockShape::of`].
 ///
-/// Read from files and peers through [`super::wire`], which refuses shapes whose
+/// Read from files and peers through the `wire` module, which refuses shapes whose
 /// configuration would panic or declare an unbounded number of columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "super::wire::WireShape")]
@@ -172,7 +172,8 @@ impl BlockShape {
     /// save a row each but cost a fixed column per range column: fewer rows pay off where
     /// they save lanes), the fewest matmul weight lanes that fit ([`MATMUL_LANE_CHOICES`])
     /// and as many elementwise lanes of their own as the elementwise work then needs (a
-    /// lane is 9 advice columns, cheaper than doubling the rows of every column).
+    /// lane is 9 advice columns, cheaper than doubling the rows of every column) — or none,
+    /// when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
     pub fn of(c: &BlockConsts) -> Self {
         let mut best: Option<(BlockShape, f64)> = None;
         let mut tried_after_first = 0;

@@ -21,7 +21,7 @@ pub const MAX_LOGIT_BITS: u32 = 64;
 
 /// The configuration parameters of a head chunk, derived by [`HeadShape::of`].
 ///
-/// Read from files and peers through [`WireHeadShape`]: shapes written before the head
+/// Read from files and peers through its wire form (`WireHeadShape`): shapes written before the head
 /// chose its range limbs read as 8-bit limbs ending in a zero row, and a shape that would
 /// make `configure` panic or declare an unbounded number of columns is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
