@@ -47,8 +47,11 @@ use crate::srs::{Srs, MAX_K};
 
 const MAGIC: &[u8; 8] = b"ZKIPKEY\0";
 const FORMAT_VERSION: u32 = 1;
-/// Changes whenever the key encoding could change: our format or the halo2 fork's.
-const CACHE_TAG: &[u8] = b"zkinfer-keycache-v2/halo2-axiom-0.5.3/selectors-compressed";
+/// Changes whenever a cached key could stop matching what today's code synthesizes for the
+/// same shape: our format, the halo2 fork's, or where a chunk circuit places its work (v3:
+/// SwiGLU fills lane 0's reserved tail from its first row, which moves fixed-column content
+/// of block shapes from before).
+const CACHE_TAG: &[u8] = b"zkinfer-keycache-v3/halo2-axiom-0.5.3/selectors-compressed";
 /// Magic of [`vk_to_bytes`]: version 1 is halo2's `Processed` vk, run-length encoded.
 const VK_MAGIC: &[u8; 5] = b"ZKVK\x01";
 /// The most bytes a verifying key may decode to (a compressed-selector key holds one bit

@@ -215,7 +215,8 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
     };
     if vk_hash_listed.is_some_and(|listed| vk_hash(pk.get_vk()) != *listed) {
         return Err(ChainError::BadKeys(format!(
-            "chunk {index}: the model's key for {kind} is not the listed one"
+            "chunk {index}: the model's key for {kind} is not the listed one (keys made by another \
+             zkinfer version or for another model: make them again with `zkinfer setup`)"
         )));
     }
     let keygen_s = start.elapsed().as_secs_f64();
