@@ -418,6 +418,8 @@ mod tests {
         checks: Vec<Check>,
         /// The table's layout.
         layout: RangeLayout,
+        /// A running-sum cell overwritten after the honest assignment: `(row, value)`.
+        tamper: Option<(usize, i128)>,
     }
 
     impl Circuit<Fr> for RangeCircuit {
@@ -459,6 +461,9 @@ mod tests {
                         }
                         row += config.rows(bits);
                     }
+                    if let Some((row, v)) = self.tamper {
+                        region.assign_advice(config.z, row, Value::known(i128_to_fr(v)));
+                    }
                     Ok(())
                 },
             )
@@ -474,11 +479,50 @@ mod tests {
 
     /// The checks in a column over a table of `layout`, at the smallest `k` holding both.
     fn run_with(layout: RangeLayout, checks: &[Check]) -> Result<(), Vec<VerifyFailure>> {
+        run_tampered(layout, checks, None)
+    }
+
+    /// [`run_with`], with one running-sum cell overwritten after the honest assignment.
+    fn run_tampered(
+        layout: RangeLayout,
+        checks: &[Check],
+        tamper: Option<(usize, i128)>,
+    ) -> Result<(), Vec<VerifyFailure>> {
         let rows: usize = checks.iter().map(|c| range_rows(c.1, layout)).sum();
         let k = crate::testing::k_for(rows.max(RangeTableConfig::rows_for(layout.limb_bits))).max(10);
-        let circuit = RangeCircuit { checks: checks.to_vec(), layout };
+        let circuit = RangeCircuit { checks: checks.to_vec(), layout, tamper };
         let prover = MockProver::run(k, &circuit, vec![]).expect("synthesis succeeds");
         prover.verify()
+    }
+
+    /// A tampered running-sum cell breaks the chain at the limbs that read it, in both
+    /// layouts: 0 as a 45-bit value in 13-bit limbs (running sums at rows 0-3), `z₂ := 1`
+    /// makes limb 1 `0 − 2^13` (outside every width) while limb 2 becomes 1 (still in range),
+    /// and `z₃ := 64` pushes the 6-bit top limb to 64 and limb 2 below zero.
+    #[test]
+    fn tampered_running_sums_fail_the_limbs_that_read_them() {
+        for layout in [RangeLayout::with_zero_row(13), RangeLayout::compact(13)] {
+            let checks = [(0, 45, false)];
+            assert_eq!(run_tampered(layout, &checks, None), Ok(()), "{layout:?}");
+            let err = run_tampered(layout, &checks, Some((2, 1))).expect_err("z₂ tampered");
+            assert_eq!(lookup_failures(&err), vec![("test range".to_string(), 1)], "{layout:?}");
+            let err = run_tampered(layout, &checks, Some((3, 64))).expect_err("z₃ tampered");
+            let mut failed = lookup_failures(&err);
+            failed.sort();
+            assert_eq!(
+                failed,
+                vec![("test range".to_string(), 2), ("test range".to_string(), 3)],
+                "{layout:?}"
+            );
+        }
+        // The zero row of the original layout is a cell too: a non-zero one fails its gate
+        // (and the top limb, which reads it).
+        let err =
+            run_tampered(RangeLayout::with_zero_row(13), &[(0, 45, false)], Some((4, 1))).expect_err("z₄");
+        let (gates, lookups): (Vec<_>, Vec<_>) =
+            err.into_iter().partition(|e| matches!(e, VerifyFailure::ConstraintNotSatisfied { .. }));
+        assert_eq!(constraint_failures(&gates), vec![("range end".to_string(), "z = 0".to_string(), 4)]);
+        assert_eq!(lookup_failures(&lookups), vec![("test range".to_string(), 3)]);
     }
 
     #[test]
@@ -615,8 +659,11 @@ mod tests {
 
     #[test]
     fn rejects_bits_above_the_maximum() {
-        let circuit =
-            RangeCircuit { checks: vec![(0, MAX_RANGE_BITS + 1, false)], layout: RangeLayout::DEFAULT };
+        let circuit = RangeCircuit {
+            checks: vec![(0, MAX_RANGE_BITS + 1, false)],
+            layout: RangeLayout::DEFAULT,
+            tamper: None,
+        };
         assert!(matches!(MockProver::run(10, &circuit, vec![]), Err(Error::Synthesis)));
     }
 }

@@ -43,7 +43,7 @@ mod consts;
 mod cursor;
 mod shape;
 mod synth;
-mod wire;
+pub(crate) mod wire;
 
 pub use config::{BlockConfig, ElemLane};
 pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};

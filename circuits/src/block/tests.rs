@@ -29,18 +29,24 @@ fn fixture() -> &'static Fixture {
         let opts = QuantOptions { max_seq: 16, ..QuantOptions::default() };
         quantize_to_file(&src, &prompts, &opts, &path, &mut |_, _, _| {}).expect("quantize");
         let model = QuantizedModel::open(&path).expect("open");
-        let input = ops::embed(&model.embedding().expect("embedding"), &[3, 141, 59, 26]);
-        let trace = forward_layer(
-            model.config(),
-            &model.manifest.body.params,
-            &model.layer(0).expect("layer 0"),
-            &model.tables().expect("tables"),
-            &model.rope().expect("rope"),
-            &input,
-            T,
-        );
+        let (input, trace) = layer0_trace(&model, &[3, 141, 59, 26]);
         Fixture { model, input, trace }
     })
+}
+
+/// The embedding of `tokens` and layer 0's integer trace over it.
+fn layer0_trace(model: &QuantizedModel, tokens: &[u32]) -> (Vec<i64>, IntLayerTrace) {
+    let input = ops::embed(&model.embedding().expect("embedding"), tokens);
+    let trace = forward_layer(
+        model.config(),
+        &model.manifest.body.params,
+        &model.layer(0).expect("layer 0"),
+        &model.tables().expect("tables"),
+        &model.rope().expect("rope"),
+        &input,
+        tokens.len(),
+    );
+    (input, trace)
 }
 
 fn consts(part: Part) -> Arc<BlockConsts> {
@@ -300,17 +306,7 @@ fn lanes_only_in_the_shared_columns_match_the_integer_reference() {
 /// the rest around it) and the integer reference passes bit for bit.
 #[test]
 fn tiny_block_over_eight_tokens_fits_its_planned_rows() {
-    let m = &fixture().model;
-    let input = ops::embed(&m.embedding().expect("embedding"), &[3, 141, 59, 26, 5, 35, 89, 79]);
-    let trace = forward_layer(
-        m.config(),
-        &m.manifest.body.params,
-        &m.layer(0).expect("layer 0"),
-        &m.tables().expect("tables"),
-        &m.rope().expect("rope"),
-        &input,
-        8,
-    );
+    let (input, trace) = layer0_trace(&fixture().model, &[3, 141, 59, 26, 5, 35, 89, 79]);
     let circuit = BlockCircuit::new(Arc::new(consts_for(Part::Both, 8)), input.clone());
     let shape = circuit.shape();
     assert_eq!((shape.elem_lanes, shape.k), (0, MIN_K), "{shape:?}");

@@ -14,8 +14,33 @@ fn default_matmul_lanes() -> usize {
     MATMUL_LANES
 }
 
-fn default_limb_bits() -> u32 {
+pub(crate) fn default_limb_bits() -> u32 {
     LIMB_BITS
+}
+
+/// The bounds every chunk shape's wire form shares, each with what to say when it fails:
+/// tokens, lanes of its own, `k` and the range limb width.
+pub(crate) fn common_checks(t: usize, elem_lanes: usize, k: u32, limb_bits: u32) -> [(bool, String); 4] {
+    [
+        (t <= MAX_SHAPE_TOKENS, format!("{t} tokens (at most {MAX_SHAPE_TOKENS})")),
+        (elem_lanes <= MAX_ELEM_LANES, format!("{elem_lanes} elementwise lanes (at most {MAX_ELEM_LANES})")),
+        (k <= MAX_K, format!("k = {k} (at most {MAX_K})")),
+        (
+            (LIMB_BITS..=MAX_LIMB_BITS).contains(&limb_bits),
+            format!("{limb_bits}-bit range limbs ({LIMB_BITS} to {MAX_LIMB_BITS})"),
+        ),
+    ]
+}
+
+/// `Err("<what> shape with <the first failed check>")`, or `Ok` when every check holds.
+pub(crate) fn refuse_first(
+    what: &str,
+    checks: impl IntoIterator<Item = (bool, String)>,
+) -> Result<(), String> {
+    match checks.into_iter().find(|(ok, _)| !ok) {
+        Some((_, why)) => Err(format!("{what} shape with {why}")),
+        None => Ok(()),
+    }
 }
 
 /// The serialized fields of a [`BlockShape`].
@@ -44,52 +69,28 @@ impl TryFrom<WireShape> for BlockShape {
 
     fn try_from(w: WireShape) -> Result<Self, String> {
         let max_lanes = MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1];
-        let checks = [
-            (w.t <= MAX_SHAPE_TOKENS, format!("{} tokens (at most {MAX_SHAPE_TOKENS})", w.t)),
-            (
-                w.elem_lanes <= MAX_ELEM_LANES,
-                format!("{} elementwise lanes (at most {MAX_ELEM_LANES})", w.elem_lanes),
-            ),
+        let own = [
             (
                 w.pool_lanes <= MAX_POOL_LANES,
                 format!("{} pool lanes (at most {MAX_POOL_LANES})", w.pool_lanes),
             ),
-            (w.k <= MAX_K, format!("k = {} (at most {MAX_K})", w.k)),
             (
                 (1..=max_lanes).contains(&w.matmul_lanes),
                 format!("{} matmul lanes (1 to {max_lanes})", w.matmul_lanes),
             ),
-            (
-                (LIMB_BITS..=MAX_LIMB_BITS).contains(&w.limb_bits),
-                format!("{}-bit range limbs ({LIMB_BITS} to {MAX_LIMB_BITS})", w.limb_bits),
-            ),
         ];
-        if let Some((_, why)) = checks.into_iter().find(|(ok, _)| !ok) {
-            return Err(format!("block shape with {why}"));
-        }
-        let WireShape {
-            t,
-            attention,
-            mlp,
-            elem_lanes,
-            k,
-            stacked,
-            pool_lanes,
-            matmul_lanes,
-            limb_bits,
-            compact_ranges,
-        } = w;
+        refuse_first("block", common_checks(w.t, w.elem_lanes, w.k, w.limb_bits).into_iter().chain(own))?;
         Ok(BlockShape {
-            t,
-            attention,
-            mlp,
-            elem_lanes,
-            k,
-            stacked,
-            pool_lanes,
-            matmul_lanes,
-            limb_bits,
-            compact_ranges,
+            t: w.t,
+            attention: w.attention,
+            mlp: w.mlp,
+            elem_lanes: w.elem_lanes,
+            k: w.k,
+            stacked: w.stacked,
+            pool_lanes: w.pool_lanes,
+            matmul_lanes: w.matmul_lanes,
+            limb_bits: w.limb_bits,
+            compact_ranges: w.compact_ranges,
         })
     }
 }

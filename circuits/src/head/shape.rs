@@ -3,10 +3,11 @@
 
 use std::ops::Range;
 
-use crate::block::{limb_bits_for, usable_rows, MAX_ELEM_LANES, MAX_K, MAX_SHAPE_TOKENS, MIN_K};
+use crate::block::wire::{common_checks, refuse_first};
+use crate::block::{limb_bits_for, usable_rows, MIN_K};
 use crate::matmul::MatmulConfig;
 use crate::poseidon::PoseidonChip;
-use crate::range::{range_rows, RangeLayout, RangeTableConfig, LIMB_BITS, MAX_LIMB_BITS};
+use crate::range::{range_rows, RangeLayout, RangeTableConfig, LIMB_BITS};
 
 use super::consts::HeadConsts;
 
@@ -54,10 +55,6 @@ impl HeadShape {
     }
 }
 
-fn default_limb_bits() -> u32 {
-    LIMB_BITS
-}
-
 /// The serialized fields of a [`HeadShape`].
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -66,7 +63,7 @@ pub(super) struct WireHeadShape {
     logit_bits: u32,
     elem_lanes: usize,
     k: u32,
-    #[serde(default = "default_limb_bits")]
+    #[serde(default = "crate::block::wire::default_limb_bits")]
     limb_bits: u32,
     #[serde(default)]
     compact_ranges: bool,
@@ -76,25 +73,11 @@ impl TryFrom<WireHeadShape> for HeadShape {
     type Error = String;
 
     fn try_from(w: WireHeadShape) -> Result<Self, String> {
-        let checks = [
-            (w.t <= MAX_SHAPE_TOKENS, format!("{} tokens (at most {MAX_SHAPE_TOKENS})", w.t)),
-            (
-                w.elem_lanes <= MAX_ELEM_LANES,
-                format!("{} elementwise lanes (at most {MAX_ELEM_LANES})", w.elem_lanes),
-            ),
-            (w.k <= MAX_K, format!("k = {} (at most {MAX_K})", w.k)),
-            (
-                w.logit_bits <= MAX_LOGIT_BITS,
-                format!("{}-bit logits (at most {MAX_LOGIT_BITS})", w.logit_bits),
-            ),
-            (
-                (LIMB_BITS..=MAX_LIMB_BITS).contains(&w.limb_bits),
-                format!("{}-bit range limbs ({LIMB_BITS} to {MAX_LIMB_BITS})", w.limb_bits),
-            ),
-        ];
-        if let Some((_, why)) = checks.into_iter().find(|(ok, _)| !ok) {
-            return Err(format!("head shape with {why}"));
-        }
+        let logits = (
+            w.logit_bits <= MAX_LOGIT_BITS,
+            format!("{}-bit logits (at most {MAX_LOGIT_BITS})", w.logit_bits),
+        );
+        refuse_first("head", common_checks(w.t, w.elem_lanes, w.k, w.limb_bits).into_iter().chain([logits]))?;
         Ok(HeadShape {
             t: w.t,
             logit_bits: w.logit_bits,
