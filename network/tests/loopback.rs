@@ -3,10 +3,11 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{chain, jobs, Behaviour, ChainChecker, Counter, Net, TestExecutor};
+use common::{chain, jobs, Behaviour, ChainChecker, Counter, Gate, HeldChecker, Net, TestExecutor};
 use tokio::sync::mpsc;
 use zkinfer_network::{ContentHash, Coordinator, NetworkError, RejectReason, RunEvent};
 
@@ -176,6 +177,76 @@ async fn a_coordinator_outside_the_allowlist_gets_nothing_done() {
     worker.shutdown().await;
 }
 
+/// A free port on 127.0.0.1 for a coordinator to listen on.
+fn free_loopback_addr() -> zkinfer_network::Multiaddr {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_check_stalls_neither_other_workers_results_nor_new_workers() {
+    let net = Net::new(3);
+    let counter = Counter::default();
+    let a = net.worker(0, TestExecutor::new(Behaviour::Honest, FAST, &counter), &[]).await;
+    let b = net.worker(1, TestExecutor::new(Behaviour::Honest, FAST, &counter), &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_loopback_addr();
+    let mut config = net.coordinator(dir.path(), &[&a, &b]);
+    config.listen = Some(listen.clone());
+    let jobs = jobs(6);
+    let (held_tx, mut held) = mpsc::unbounded_channel();
+    let gate = Arc::new(Gate::default());
+    let checker = HeldChecker { chunk: 0, held: held_tx, gate: gate.clone() };
+    let (progress_tx, mut progress) = mpsc::unbounded_channel();
+    let run = tokio::spawn(Coordinator::run_with_progress(jobs.clone(), config, checker, Some(progress_tx)));
+    // Bounds only a failure: a coordinator that checks on its event loop never gets further.
+    let limit = Duration::from_secs(30);
+    tokio::time::timeout(limit, held.recv()).await.unwrap().unwrap();
+
+    // While chunk 0's check is held, a third worker dials in and the others' results arrive.
+    let coordinator = net.coordinator.public().to_peer_id();
+    let late = net
+        .worker(
+            2,
+            TestExecutor::new(Behaviour::Honest, FAST, &counter),
+            &[listen.with_p2p(coordinator).unwrap()],
+        )
+        .await;
+    let mut waiting: HashSet<u32> = (1..jobs.len() as u32).collect();
+    let (mut late_joined, mut chunk0_worker, mut accepted_from) = (false, None, HashSet::new());
+    tokio::time::timeout(limit, async {
+        while !waiting.is_empty() || !late_joined {
+            match progress.recv().await.unwrap() {
+                RunEvent::Assigned { chunk_index: 0, worker, .. } => chunk0_worker = Some(worker),
+                RunEvent::Accepted { chunk_index, worker, .. } => {
+                    assert_ne!(chunk_index, 0, "the held check passed before it was released");
+                    waiting.remove(&chunk_index);
+                    accepted_from.insert(worker);
+                }
+                RunEvent::WorkerJoined { peer, .. } => late_joined |= peer == late.peer_id(),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!("stalled by the held check: chunks {waiting:?} pending, late worker joined: {late_joined}")
+    });
+    let chunk0_worker = chunk0_worker.unwrap();
+    assert!(!accepted_from.contains(&chunk0_worker), "{chunk0_worker} proved chunk 0 and is still checked");
+    gate.release();
+    let outcome = run.await.unwrap().unwrap();
+    assert_eq!(outcome.results, expected(&jobs));
+    assert!(outcome.log.contains(&RunEvent::Accepted {
+        job: jobs[0].id,
+        chunk_index: 0,
+        worker: chunk0_worker
+    }));
+    for handle in [a, b, late] {
+        handle.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_coordinator_resumes_without_rerunning_accepted_jobs() {
     let net = Net::new(3);
@@ -265,9 +336,8 @@ async fn a_worker_fetches_a_blob_from_a_peer_by_hash() {
 async fn workers_started_before_the_coordinator_keep_dialing_it() {
     let net = Net::new(2);
     let counter = Counter::default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let coordinator_id = net.coordinator.public().to_peer_id();
-    let listen: zkinfer_network::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let listen = free_loopback_addr();
     let boot = [listen.clone().with_p2p(coordinator_id).unwrap()];
     // Nobody listens there yet: the first dials fail and the workers retry.
     let a = net.worker(0, TestExecutor::new(Behaviour::Honest, FAST, &counter), &boot).await;

@@ -1,5 +1,6 @@
-//! The coordinator: hands jobs to workers, checks every result before accepting it, reassigns
-//! on timeout, disconnect, refusal or a failed check, and persists accepted results.
+//! The coordinator: hands jobs to workers, checks every result before accepting it (on tokio's
+//! blocking threads, so a slow check stalls no peer), reassigns on timeout, disconnect, refusal
+//! or a failed check, and persists accepted results.
 
 mod events;
 mod network;
@@ -9,6 +10,7 @@ mod store;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::stream::FuturesUnordered;
@@ -19,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::blob::BlobStore;
 use crate::config::CoordinatorConfig;
 use crate::error::NetworkError;
-use crate::job::{Checker, Job};
+use crate::job::{CheckError, Checker, Job};
 use crate::protocol::{JobOffer, ProveRequest, ProveResponse};
 pub use events::{JobProgress, JobStatus, Progress, RejectReason, RunEvent, WorkerProgress};
 use network::{Client, NetEvent};
@@ -38,6 +40,10 @@ pub struct RunOutcome {
 }
 
 type Answer = (usize, PeerId, Result<ProveResponse, RejectReason>);
+/// A checked result: its bytes and the checker's verdict.
+type Checked = (Vec<u8>, Result<(), CheckError>);
+/// A finished check of a worker's answer: the job's index, the worker, the checked result.
+type Verdict = (usize, PeerId, Checked);
 type Pending<T> = FuturesUnordered<Pin<Box<dyn Future<Output = T> + Send>>>;
 
 /// Distributes a job set over the workers it finds.
@@ -80,10 +86,10 @@ impl Coordinator {
             results: vec![None; jobs.len()],
             log: Vec::new(),
             progress,
-            jobs,
-            checker,
+            jobs: jobs.into_iter().map(Arc::new).collect(),
+            checker: Arc::new(checker),
         };
-        run.resume()?;
+        run.resume().await?;
         if run.scheduler.remaining() > 0 {
             run.distribute(&config).await?;
         }
@@ -92,8 +98,9 @@ impl Coordinator {
 }
 
 struct Run<C> {
-    jobs: Vec<Job>,
-    checker: C,
+    jobs: Vec<Arc<Job>>,
+    /// Runs on tokio's blocking threads, never on the event loop: a check may take seconds.
+    checker: Arc<C>,
     scheduler: Scheduler,
     store: ResultStore,
     results: Vec<Option<Vec<u8>>>,
@@ -110,13 +117,27 @@ impl<C: Checker> Run<C> {
         self.log.push(event);
     }
 
+    /// Runs the checker on job `index`'s `result` on a blocking thread, off the event loop.
+    fn check(&self, index: usize, result: Vec<u8>) -> impl Future<Output = Checked> + Send {
+        let (checker, job) = (Arc::clone(&self.checker), Arc::clone(&self.jobs[index]));
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let verdict = checker.check(&job, &result);
+                (result, verdict)
+            })
+            .await
+            .unwrap_or_else(|e| (Vec::new(), Err(CheckError::new(format!("the check crashed: {e}")))))
+        }
+    }
+
     /// Re-checks results persisted by an earlier run and keeps the valid ones.
-    fn resume(&mut self) -> Result<(), NetworkError> {
+    async fn resume(&mut self) -> Result<(), NetworkError> {
         for index in 0..self.jobs.len() {
             let job = &self.jobs[index];
             let Some(bytes) = self.store.load(&job.id)? else { continue };
             let (id, chunk_index) = (job.id, job.chunk_index);
-            match self.checker.check(job, &bytes) {
+            let (bytes, verdict) = self.check(index, bytes).await;
+            match verdict {
                 Ok(()) => {
                     tracing::info!("resumed chunk {chunk_index} from its stored result");
                     self.results[index] = Some(bytes);
@@ -149,6 +170,7 @@ impl<C: Checker> Run<C> {
         let deadline = config.run_timeout.map(|t| tokio::time::Instant::now() + t);
         let mut hellos: Pending<(PeerId, Result<ProveResponse, RejectReason>)> = FuturesUnordered::new();
         let mut answers: Pending<Answer> = FuturesUnordered::new();
+        let mut checks: Pending<Verdict> = FuturesUnordered::new();
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
         while self.scheduler.remaining() > 0 {
             for (index, peer) in self.scheduler.assign(Instant::now()) {
@@ -169,7 +191,14 @@ impl<C: Checker> Run<C> {
                     None => return Err(NetworkError::Stopped),
                 },
                 Some((peer, answer)) = hellos.next() => self.on_hello(peer, answer),
-                Some((index, peer, answer)) = answers.next() => self.settle(index, peer, answer)?,
+                Some((index, peer, answer)) = answers.next() => match self.triage(index, answer) {
+                    Ok(result) => {
+                        let check = self.check(index, result);
+                        checks.push(Box::pin(async move { (index, peer, check.await) }));
+                    }
+                    Err(reason) => self.reject(index, peer, reason)?,
+                },
+                Some((index, peer, checked)) = checks.next() => self.settle(index, peer, checked)?,
                 _ = tick.tick() => {}
                 _ = sleep_until(deadline) => {
                     return Err(NetworkError::RunTimeout {
@@ -210,36 +239,44 @@ impl<C: Checker> Run<C> {
         }
     }
 
-    /// Checks an answer; accepts and persists it, or rejects it and requeues the job.
-    fn settle(
-        &mut self,
+    /// The result bytes of an answer that claims to finish job `index`, or why it does not.
+    fn triage(
+        &self,
         index: usize,
-        peer: PeerId,
         answer: Result<ProveResponse, RejectReason>,
-    ) -> Result<(), NetworkError> {
-        let job = &self.jobs[index];
-        let (id, chunk_index) = (job.id, job.chunk_index);
-        let reason = match answer {
-            Err(reason) => reason,
-            Ok(ProveResponse::Done { job_id, .. }) if job_id != id => {
-                RejectReason::WrongJob { answered: job_id }
+    ) -> Result<Vec<u8>, RejectReason> {
+        let id = self.jobs[index].id;
+        match answer? {
+            ProveResponse::Done { job_id, .. } if job_id != id => {
+                Err(RejectReason::WrongJob { answered: job_id })
             }
-            Ok(ProveResponse::Done { result, .. }) => match self.checker.check(job, &result) {
-                Ok(()) if self.results[index].is_some() => return Ok(()),
-                Ok(()) => {
-                    self.store.save(&id, &result)?;
-                    self.results[index] = Some(result);
-                    self.scheduler.accept(index, &peer);
-                    tracing::info!("chunk {chunk_index} accepted from {peer}");
-                    self.record(RunEvent::Accepted { job: id, chunk_index, worker: peer });
-                    return Ok(());
-                }
-                Err(e) => RejectReason::CheckFailed(e.message),
-            },
-            Ok(ProveResponse::Refused { reason, .. }) => RejectReason::Refused(reason),
-            Ok(ProveResponse::Failed { reason, .. }) => RejectReason::ExecFailed(reason),
-            Ok(ProveResponse::Hello(_)) => RejectReason::UnexpectedResponse,
-        };
+            ProveResponse::Done { result, .. } => Ok(result),
+            ProveResponse::Refused { reason, .. } => Err(RejectReason::Refused(reason)),
+            ProveResponse::Failed { reason, .. } => Err(RejectReason::ExecFailed(reason)),
+            ProveResponse::Hello(_) => Err(RejectReason::UnexpectedResponse),
+        }
+    }
+
+    /// Accepts and persists a checked result, or rejects it and requeues the job.
+    fn settle(&mut self, index: usize, peer: PeerId, (result, verdict): Checked) -> Result<(), NetworkError> {
+        if let Err(e) = verdict {
+            return self.reject(index, peer, RejectReason::CheckFailed(e.message));
+        }
+        if self.results[index].is_some() {
+            return Ok(());
+        }
+        let (id, chunk_index) = (self.jobs[index].id, self.jobs[index].chunk_index);
+        self.store.save(&id, &result)?;
+        self.results[index] = Some(result);
+        self.scheduler.accept(index, &peer);
+        tracing::info!("chunk {chunk_index} accepted from {peer}");
+        self.record(RunEvent::Accepted { job: id, chunk_index, worker: peer });
+        Ok(())
+    }
+
+    /// Takes job `index` back from `peer` and requeues it; fails once it has no attempts left.
+    fn reject(&mut self, index: usize, peer: PeerId, reason: RejectReason) -> Result<(), NetworkError> {
+        let (id, chunk_index) = (self.jobs[index].id, self.jobs[index].chunk_index);
         tracing::warn!("chunk {chunk_index} from {peer} rejected: {reason}; reassigning");
         let outcome = self.scheduler.reject(index, &peer, reason.clone(), Instant::now());
         self.record(RunEvent::Rejected { job: id, chunk_index, worker: peer, reason });
@@ -328,7 +365,7 @@ mod tests {
     #[test]
     fn settles_answers_for_the_wrong_job_bad_results_and_good_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let jobs = vec![Job::new(0, 14, vec![0]), Job::new(1, 14, vec![1])];
+        let jobs = [Job::new(0, 14, vec![0]), Job::new(1, 14, vec![1])];
         let policy =
             Policy { max_attempts: 8, max_worker_failures: 5, busy_backoff: std::time::Duration::ZERO };
         let mut run = Run {
@@ -337,8 +374,8 @@ mod tests {
             results: vec![None, None],
             log: Vec::new(),
             progress: None,
-            jobs: jobs.clone(),
-            checker: OnlyOk,
+            jobs: jobs.iter().cloned().map(Arc::new).collect(),
+            checker: Arc::new(OnlyOk),
         };
         let worker = Keypair::generate_ed25519().public().to_peer_id();
         run.scheduler.add_worker(
@@ -346,15 +383,23 @@ mod tests {
             crate::protocol::Capabilities { max_k: 18, ..Default::default() },
             Instant::now(),
         );
+        // What the run loop does with an answer, with the check inline.
+        let answer = |run: &mut Run<OnlyOk>, answer| match run.triage(0, answer) {
+            Ok(result) => {
+                let verdict = run.checker.check(&run.jobs[0], &result);
+                run.settle(0, worker, (result, verdict))
+            }
+            Err(reason) => run.reject(0, worker, reason),
+        };
         let answers: [Result<ProveResponse, RejectReason>; 3] = [
             Ok(ProveResponse::Done { job_id: jobs[1].id, result: b"ok".to_vec() }),
             Ok(ProveResponse::Done { job_id: jobs[0].id, result: b"forged".to_vec() }),
             Ok(ProveResponse::Hello(Default::default())),
         ];
-        for answer in answers {
+        for a in answers {
             let assigned = run.scheduler.assign(Instant::now());
             assert_eq!(assigned[0], (0, worker));
-            run.settle(0, worker, answer).unwrap();
+            answer(&mut run, a).unwrap();
             for (index, _) in &assigned[1..] {
                 run.scheduler.reject(*index, &worker, RejectReason::Timeout, Instant::now());
             }
@@ -378,8 +423,7 @@ mod tests {
         assert_eq!(run.store.load(&jobs[0].id).unwrap(), None, "nothing rejected is stored");
         let assigned = run.scheduler.assign(Instant::now());
         assert_eq!(assigned[0], (0, worker));
-        run.settle(0, worker, Ok(ProveResponse::Done { job_id: jobs[0].id, result: b"ok".to_vec() }))
-            .unwrap();
+        answer(&mut run, Ok(ProveResponse::Done { job_id: jobs[0].id, result: b"ok".to_vec() })).unwrap();
         assert_eq!(run.store.load(&jobs[0].id).unwrap().as_deref(), Some(&b"ok"[..]));
         assert_eq!(run.results[0].as_deref(), Some(&b"ok"[..]));
         assert!(run.log.contains(&RunEvent::Accepted { job: jobs[0].id, chunk_index: 0, worker }));

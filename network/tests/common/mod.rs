@@ -143,6 +143,49 @@ impl Checker for ChainChecker {
     }
 }
 
+/// A gate that checks wait on until the test opens it.
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    /// Lets every waiting and later check through.
+    pub fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+
+    /// Waits until released; gives up after `limit` so a failing test ends instead of hanging.
+    fn wait(&self, limit: Duration) -> Result<(), CheckError> {
+        let open = self.open.lock().unwrap();
+        let (_open, timeout) = self.opened.wait_timeout_while(open, limit, |open| !*open).unwrap();
+        if timeout.timed_out() {
+            return Err(CheckError::new("the test never released the held check"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks like [`ChainChecker`], but holds the check of one chunk at a [`Gate`] until the test
+/// releases it, telling `held` when that check starts: a slow verifier the test controls.
+pub struct HeldChecker {
+    pub chunk: u32,
+    pub held: mpsc::UnboundedSender<u32>,
+    pub gate: Arc<Gate>,
+}
+
+impl Checker for HeldChecker {
+    fn check(&self, job: &Job, result: &[u8]) -> Result<(), CheckError> {
+        if job.chunk_index == self.chunk {
+            let _ = self.held.send(job.chunk_index);
+            self.gate.wait(Duration::from_secs(90))?;
+        }
+        ChainChecker.check(job, result)
+    }
+}
+
 pub fn jobs(n: u32) -> Vec<Job> {
     (0..n)
         .map(|i| Job::new(i, 14, format!("chunk {i} weights and activations").repeat(50).into_bytes()))
