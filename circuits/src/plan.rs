@@ -16,13 +16,15 @@
 //! | activation × activation MAC | 3 | 1 | projected: a running-sum product gate |
 //! | Poseidon boundary commitment (per value) | 9 | 6.33 | [`crate::poseidon`] |
 //!
-//! Time and memory follow `../shared/PROVER-COSTS.md` (halo2-axiom, 2 cores): about 3 s and
-//! 255 MB per million committed advice cells (columns × 2^k), plus a fixed part of
-//! `0.05 · 2^(k−10)` s.
+//! Time, memory and points come from the one cost model ([`crate::cost::Layout`]), with the
+//! lookup arguments each family uses (a rescale 3, an extended lookup 2, a plain one 1) and
+//! half the advice columns equality-enabled, as in the real chunk layouts.
 
 use serde::Serialize;
 use zkinfer_quantize::census::{self, Census};
 use zkinfer_quantize::LlamaConfig;
+
+use crate::cost::Layout;
 
 /// Weight lanes of the matmul chip the planner assumes.
 pub const LANES: usize = 32;
@@ -57,6 +59,8 @@ pub struct Estimate {
     pub macs: u64,
     /// Advice cells actually assigned.
     pub assigned_cells: u64,
+    /// Points its proof and key carry into an aggregation circuit ([`Layout::points`]).
+    pub points: usize,
     /// Estimated proving seconds on 2 cores.
     pub prove_seconds: f64,
     /// Estimated proving memory in bytes.
@@ -95,7 +99,15 @@ pub fn estimate(ops: &[Op], t: usize, boundary: u64) -> Estimate {
         + 9;
     let fixed_columns = uses(mm_rows) * LANES as u64 + 12 + 3 * uses(ext_rows + plain_rows);
     let k = (64 - (rows + BLINDING_ROWS - 1).leading_zeros()).max(4);
-    let committed = advice_columns as f64 * (1u64 << k) as f64;
+    let layout = Layout {
+        k,
+        advice: advice_columns as usize,
+        fixed: fixed_columns as usize,
+        lookups: (3 * uses(rescale_rows) + 2 * uses(ext_rows) + uses(plain_rows)) as usize,
+        equality: advice_columns.div_ceil(2) as usize,
+        degree: 5,
+        ..Layout::default()
+    };
     Estimate {
         rows,
         k,
@@ -109,8 +121,9 @@ pub fn estimate(ops: &[Op], t: usize, boundary: u64) -> Estimate {
             + 2 * (c.rsqrt + c.recip)
             + 2 * c.advice_macs
             + 2 * boundary * 19,
-        prove_seconds: 3.0 * committed / 1e6 + 0.05 * (1u64 << k.saturating_sub(10)) as f64,
-        memory_bytes: (255.0 * committed) as u64 + (fixed_columns << k) * 64,
+        points: layout.points(),
+        prove_seconds: layout.prove_seconds(),
+        memory_bytes: layout.memory_bytes(),
     }
 }
 

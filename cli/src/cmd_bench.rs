@@ -8,15 +8,15 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::block::BlockCircuit;
-use zkinfer_circuits::cost::{column_cost, SECONDS_PER_UNIT_ROW};
+use zkinfer_circuits::cost::Layout;
 use zkinfer_circuits::head::HeadCircuit;
 use zkinfer_prover::chain::{
     chunk_inputs, chunk_vk, plan_chunks, prove_chain, prove_chunk, setup, verify_chain, ChunkKind,
     ChunkReport,
 };
-use zkinfer_prover::halo2_proofs::plonk::{Circuit, ConstraintSystem};
+use zkinfer_prover::halo2_proofs::plonk::{Circuit, ConstraintSystem, VerifyingKey};
 use zkinfer_prover::vk_hash;
-use zkinfer_prover::{Fr, VerifierParams};
+use zkinfer_prover::{Fr, G1Affine, VerifierParams};
 use zkinfer_quantize::census;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::rss::peak_rss_bytes;
@@ -24,18 +24,9 @@ use zkinfer_quantize::rss::peak_rss_bytes;
 use crate::proving::{open_quantized, tokens, Env};
 use crate::BenchArgs;
 
-/// The columns of a chunk's circuit and what the cost model predicts for it.
-struct Columns {
-    advice: usize,
-    fixed: usize,
-    selectors: usize,
-    lookups: usize,
-    equality: usize,
-    /// [`zkinfer_circuits::cost`]'s proving seconds on 2 cores.
-    predicted_s: f64,
-}
-
-fn columns(kind: &ChunkKind) -> Columns {
+/// The layout of a chunk's circuit as the cost model reads it, with the selector columns
+/// keygen made in `vk`: its points are those an aggregation circuit's verifier reads.
+fn layout(kind: &ChunkKind, vk: &VerifyingKey<G1Affine>) -> Layout {
     let mut cs = ConstraintSystem::<Fr>::default();
     match kind {
         ChunkKind::Block { shape, .. } => {
@@ -45,14 +36,8 @@ fn columns(kind: &ChunkKind) -> Columns {
             HeadCircuit::configure_with_params(&mut cs, *shape);
         }
     }
-    Columns {
-        advice: cs.num_advice_columns(),
-        fixed: cs.num_fixed_columns(),
-        selectors: cs.num_selectors(),
-        lookups: cs.lookups().len(),
-        equality: cs.permutation().get_columns().len(),
-        predicted_s: column_cost(&cs) * SECONDS_PER_UNIT_ROW * (1u64 << kind.k()) as f64,
-    }
+    let l = Layout::of(&cs, kind.k());
+    l.with_compressed_selectors(vk.fixed_commitments().len().saturating_sub(l.fixed))
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -77,7 +62,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let rows: Vec<_> = reports
         .iter()
         .map(|r| {
-            let macs = match r.kind {
+            let macs = match r.report.kind {
                 ChunkKind::Block { part, .. } => {
                     let (at, ml) = (census::attention(&cfg, t), census::mlp(&cfg, t));
                     match part {
@@ -88,14 +73,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 }
                 ChunkKind::Head { lo, hi, .. } => ((hi - lo) * cfg.hidden_size) as u64,
             };
-            let c = columns(&r.kind);
+            let c = &r.layout;
             json!({
-                "model": model, "tokens": t, "chunk": r.index, "what": r.kind.to_string(), "k": r.kind.k(),
-                "rows": 1u64 << r.kind.k(), "advice_columns": c.advice, "fixed_columns": c.fixed,
-                "selectors": c.selectors, "lookups": c.lookups, "equality_columns": c.equality,
-                "advice_cells": c.advice as u64 * (1u64 << r.kind.k()), "macs": macs,
-                "keygen_s": r.keygen_seconds, "prove_s": r.prove_seconds, "predicted_prove_s": c.predicted_s,
-                "proof_bytes": r.proof_bytes, "core_s_per_mac": r.prove_seconds * cores / macs.max(1) as f64,
+                "model": model, "tokens": t, "chunk": r.report.index, "what": r.report.kind.to_string(),
+                "k": c.k, "rows": c.rows(), "advice_columns": c.advice, "fixed_columns": c.fixed,
+                "selectors": c.selectors, "selector_columns": c.selector_columns, "lookups": c.lookups,
+                "equality_columns": c.equality, "advice_cells": c.advice as u64 * c.rows(), "macs": macs,
+                "points": c.points(), "aggregation_prove_s": c.aggregation().prove_seconds,
+                "keygen_s": r.report.keygen_seconds, "prove_s": r.report.prove_seconds,
+                "predicted_prove_s": c.prove_seconds(),
+                "proof_bytes": r.report.proof_bytes,
+                "core_s_per_mac": r.report.prove_seconds * cores / macs.max(1) as f64,
             })
         })
         .collect();
@@ -105,17 +93,18 @@ pub fn run(a: BenchArgs) -> Result<()> {
     });
     write(&a.json_out, &serde_json::to_string_pretty(&summary)?)?;
     let mut md = String::from(
-        "| model | chunk | k | advice cols | lookups | MACs | keygen s | prove s (model) | proof B | core-s/MAC |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| model | chunk | k | advice cols | lookups | points | MACs | keygen s | prove s (model) | proof B | core-s/MAC |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         md.push_str(&format!(
-            "| {} (t={}) | {} | {} | {} | {} | {} | {:.1} | {:.1} ({:.1}) | {} | {:.2e} |\n",
+            "| {} (t={}) | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} ({:.1}) | {} | {:.2e} |\n",
             r["model"].as_str().unwrap_or_default(),
             t,
             r["what"].as_str().unwrap_or_default(),
             r["k"],
             r["advice_columns"],
             r["lookups"],
+            r["points"],
             r["macs"],
             r["keygen_s"].as_f64().unwrap_or_default(),
             r["prove_s"].as_f64().unwrap_or_default(),
@@ -133,11 +122,17 @@ pub fn run(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// One chunk's report and its exact layout.
+struct Measured {
+    report: ChunkReport,
+    layout: Layout,
+}
+
 /// What a bench run measured.
 struct Run {
     setup_s: f64,
     verify_ms: f64,
-    reports: Vec<ChunkReport>,
+    reports: Vec<Measured>,
     /// The proven next token (a whole chain only).
     next_token: Option<u64>,
 }
@@ -153,10 +148,11 @@ fn whole_chain(
     let start = Instant::now();
     let keys = setup(q, toks.len(), max_k, &env.srs, &env.srs_cache, &mut |d, n| eprintln!("setup {d}/{n}"))?;
     let setup_s = start.elapsed().as_secs_f64();
-    let mut reports: Vec<ChunkReport> = vec![];
+    let mut reports: Vec<Measured> = vec![];
     let (bundle, best) = prove_chain(q, toks, &keys, &env.srs, &env.srs_cache, None, &mut |r| {
         progress(&r);
-        reports.push(r)
+        let layout = layout(&r.kind, &keys.chunks[r.index].vk);
+        reports.push(Measured { report: r, layout })
     })?;
     let start = Instant::now();
     verify_chain(&bundle, &keys, &VerifierParams::from_srs(&env.srs))?;
@@ -206,7 +202,7 @@ fn some_chunks(
         }
         verify_ms += start.elapsed().as_secs_f64() * 1e3;
         progress(&report);
-        reports.push(report);
+        reports.push(Measured { layout: layout(&report.kind, &vk), report });
     }
     Ok(Run { setup_s, verify_ms, reports, next_token: None })
 }

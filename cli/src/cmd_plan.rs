@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
+use zkinfer_circuits::cost::Aggregation;
 use zkinfer_circuits::plan::{plan, LANES};
 use zkinfer_prover::chain::{estimate_chunk, plan_chunks, ChunkEstimate, ChunkKind};
 use zkinfer_quantize::open::{self, FloatModel};
@@ -93,11 +94,14 @@ fn run_quantized(a: &PlanArgs, name: &str, q: &QuantizedModel, layers: usize) ->
     let total_s: f64 = chunks.iter().zip(&times).map(|(c, &n)| c.prove_seconds * n as f64).sum();
     let count: usize = times.iter().sum();
     let peak = chunks.iter().map(|c| c.memory_bytes).max().unwrap_or(0);
+    let points: usize = chunks.iter().zip(&times).map(|(c, &n)| c.points * n).sum();
+    let agg = Aggregation::of_points(points);
     if a.json {
         let out = json!({
             "model": name, "model_id": q.model_id(), "config": q.config(), "layers": layers, "tokens": a.tokens,
             "max_k": a.max_k, "layout": "real", "chunks": chunks, "block_chunks_repeat": repeat,
             "chunk_count": count, "prove_seconds_estimate": total_s, "peak_memory_bytes_estimate": peak,
+            "points": points, "aggregation_bottom_level": agg,
         });
         println!("{out}");
         return Ok(());
@@ -111,26 +115,31 @@ fn run_quantized(a: &PlanArgs, name: &str, q: &QuantizedModel, layers: usize) ->
         println!("(one layer quantized from random weights; its block chunks stand for each of the {layers} layers)");
     }
     println!(
-        "{:>5} {:>3} {:>6} {:>6} {:>7} {:>9} {:>8}  chunk",
-        "index", "k", "advice", "fixed", "lookups", "prove s", "mem MB"
+        "{:>5} {:>3} {:>6} {:>6} {:>7} {:>6} {:>9} {:>8} {:>7}  chunk",
+        "index", "k", "advice", "fixed", "lookups", "points", "prove s", "mem MB", "agg s"
     );
     for c in &chunks {
         println!(
-            "{:>5} {:>3} {:>6} {:>6} {:>7} {:>9.1} {:>8.0}  {}",
+            "{:>5} {:>3} {:>6} {:>6} {:>7} {:>6} {:>9.1} {:>8.0} {:>7.0}  {}",
             c.index,
             c.k,
             c.advice_columns,
             c.fixed_columns,
             c.lookups,
+            c.points,
             c.prove_seconds,
             c.memory_bytes as f64 / 1e6,
+            c.aggregation_seconds,
             c.what
         );
     }
     println!(
-        "{count} chunks, estimated {total_s:.0} s of proving on 2 cores (keygen not included), peak {:.0} MB \
-         (calibrated on measured proofs, see prover/src/chain/estimate.rs)",
-        peak as f64 / 1e6
+        "{count} chunks, estimated {total_s:.0} s of proving on 2 cores (keygen not included), peak {:.0} MB; \
+         their {points} points cost ≈ {:.0} s of aggregation proving and {:.1} GB at the bottom level \
+         (the cost model: circuits/src/cost.rs)",
+        peak as f64 / 1e6,
+        agg.prove_seconds,
+        agg.memory_bytes as f64 / 1e9
     );
     Ok(())
 }

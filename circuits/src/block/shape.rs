@@ -164,25 +164,50 @@ pub fn usable_rows(k: u32) -> usize {
 pub const MAX_POOL_LANES: usize = 3;
 
 impl BlockShape {
-    /// The shape of the chunk with constants `c`: the cheapest by [`BlockShape::cost`] of
-    /// RMSNorm, Poseidon and the attention side by side in their own columns, or stacked in
-    /// shared columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; at the
-    /// smallest `k ≥ MIN_K` holding every group and the next one, each with the widest
-    /// range limbs its `k` allows ([`limb_bits_for`]) in either range layout (compact checks
-    /// save a row each but cost a fixed column per range column: fewer rows pay off where
-    /// they save lanes), the fewest matmul weight lanes that fit ([`MATMUL_LANE_CHOICES`])
-    /// and as many elementwise lanes of their own as the elementwise work then needs (a
-    /// lane is 9 advice columns, cheaper than doubling the rows of every column) — or none,
-    /// when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
+    /// The shape of the chunk with constants `c`: the cheapest of its
+    /// [`candidates`](BlockShape::candidates) by [`BlockShape::cost`] (chunk proving time).
     pub fn of(c: &BlockConsts) -> Self {
-        let mut best: Option<(BlockShape, f64)> = None;
-        let mut tried_after_first = 0;
+        Self::cheapest(c, |s| s.cost())
+    }
+
+    /// The candidate of `c` with the lowest `cost`, or a shape too tall for any `k` the
+    /// search tries (`k = MAX_K + 1`) when none fits.
+    pub fn cheapest(c: &BlockConsts, cost: impl Fn(&BlockShape) -> f64) -> Self {
+        Self::candidates(c)
+            .into_iter()
+            .map(|s| (s, cost(&s)))
+            .reduce(|a, b| if b.1 < a.1 { b } else { a })
+            .map(|(s, _)| s)
+            .unwrap_or(BlockShape {
+                t: c.t,
+                attention: c.attn.is_some(),
+                mlp: c.mlp.is_some(),
+                elem_lanes: 1,
+                k: MAX_K + 1,
+                stacked: true,
+                pool_lanes: 0,
+                matmul_lanes: MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1],
+                limb_bits: MAX_LIMB_BITS,
+                compact_ranges: true,
+            })
+    }
+
+    /// Every layout of the chunk with constants `c` that the chooser weighs, at each
+    /// `k` from the smallest holding every group ([`MIN_K`] at least) to [`MAX_K`]: RMSNorm,
+    /// Poseidon and the attention side by side in their own columns, or stacked in shared
+    /// columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; each with the
+    /// widest range limbs its `k` allows ([`limb_bits_for`]) in either range layout (compact
+    /// checks save a row each but cost a fixed column per range column), the fewest matmul
+    /// weight lanes that fit ([`MATMUL_LANE_CHOICES`]) and as many elementwise lanes of
+    /// their own as the elementwise work then needs (a lane is 9 advice columns) — or none,
+    /// when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
+    pub fn candidates(c: &BlockConsts) -> Vec<Self> {
+        let mut out = vec![];
         for k in MIN_K..=MAX_K {
             let limb = limb_bits_for(k);
             if RangeTableConfig::rows_for(limb) > usable_rows(k) {
                 continue;
             }
-            let mut found = false;
             for layout in [RangeLayout::compact(limb), RangeLayout::with_zero_row(limb)] {
                 let Some(lanes) = MATMUL_LANE_CHOICES
                     .into_iter()
@@ -192,38 +217,16 @@ impl BlockShape {
                 };
                 let rows = RowCounts::with(c, layout, lanes);
                 let fit = |stacked, pool, own| Self::fit(c, &rows, k, layout, lanes, stacked, pool, own);
-                let layouts = std::iter::once(fit(false, 0, true))
-                    .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
-                    .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
-                    .flatten()
-                    .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked());
-                for shape in layouts {
-                    found = true;
-                    let cost = shape.cost();
-                    if best.is_none_or(|(_, b)| cost < b) {
-                        best = Some((shape, cost));
-                    }
-                }
-            }
-            if best.is_some() {
-                tried_after_first += usize::from(found);
-                if tried_after_first >= 2 {
-                    break;
-                }
+                out.extend(
+                    std::iter::once(fit(false, 0, true))
+                        .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
+                        .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
+                        .flatten()
+                        .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked()),
+                );
             }
         }
-        best.map(|(s, _)| s).unwrap_or(BlockShape {
-            t: c.t,
-            attention: c.attn.is_some(),
-            mlp: c.mlp.is_some(),
-            elem_lanes: 1,
-            k: MAX_K + 1,
-            stacked: true,
-            pool_lanes: 0,
-            matmul_lanes: MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1],
-            limb_bits: MAX_LIMB_BITS,
-            compact_ranges: true,
-        })
+        out
     }
 
     /// One layout at `k`, or `None` when its fixed groups or SwiGLU do not fit (`pool_lanes`
@@ -292,11 +295,17 @@ impl BlockShape {
         RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges }
     }
 
-    /// The proving cost of the shape's columns over its `2^k` rows, in advice-column units
-    /// ([`crate::cost::column_cost`]).
-    pub fn cost(&self) -> f64 {
+    /// The shape's columns as the cost model reads them ([`crate::cost::Layout`]).
+    pub fn layout(&self) -> crate::cost::Layout {
         let mut cs = halo2_proofs::plonk::ConstraintSystem::default();
         super::BlockConfig::configure(&mut cs, *self);
-        crate::cost::column_cost(&cs) * (1u64 << self.k) as f64
+        crate::cost::Layout::of(&cs, self.k)
+    }
+
+    /// The proving cost of the shape's columns over its `2^k` rows, in advice-column units
+    /// ([`crate::cost::Layout::units`]).
+    pub fn cost(&self) -> f64 {
+        let l = self.layout();
+        l.units() * l.rows() as f64
     }
 }

@@ -26,7 +26,7 @@ mod run;
 pub use aggregate::{aggregate_bundle, chain_roles, chain_snarks, model_id_of};
 pub use check::{check_keys, chunk_vk};
 pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
-pub use estimate::{estimate_chunk, ChunkEstimate};
+pub use estimate::{chunk_layout, estimate_chunk, keyed_layout, ChunkEstimate};
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
 pub use run::{prove_chain, prove_chain_fresh, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
