@@ -14,7 +14,7 @@
 //! - [`snark`]: hand a proof to `snark-verifier-sdk` for aggregation, and run its native
 //!   verifier as a pre-flight check.
 //! - [`bundle`]: the versioned file that carries every chunk proof of one inference.
-//! - [`aggregate`]: every chunk proof of an inference into one proof, the chain enforced.
+//! - [`mod@aggregate`]: every chunk proof of an inference into one proof, the chain enforced.
 //! - [`evm`]: the Solidity verifier of that proof, its bytecode and calldata.
 //! - [`chain`]: a model's blocks as a chain of chunk proofs linked by commitments.
 
@@ -24,6 +24,7 @@ pub mod aggregate;
 pub mod bundle;
 mod cache_dir;
 pub mod chain;
+mod dev_srs;
 pub mod evm;
 pub mod keys;
 pub mod prove;
