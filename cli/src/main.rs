@@ -72,7 +72,7 @@ pub struct WorkerArgs {
     /// Where to listen, e.g. /ip4/0.0.0.0/tcp/4100.
     #[arg(long)]
     pub listen: Multiaddr,
-    /// Peers to dial on start (repeatable); a /p2p/<peer id> suffix also allowlists the peer.
+    /// Peers to dial on start (repeatable); a `/p2p/<peer id>` suffix also allowlists the peer.
     #[arg(long)]
     pub bootstrap: Vec<Multiaddr>,
     /// JSON allowlist, {"allowed_peers": ["12D3KooW…"]}: the coordinators and workers to talk to.
@@ -173,7 +173,7 @@ pub struct ProveArgs {
     /// every returned proof is verified before it is accepted.
     #[arg(long)]
     pub distributed: bool,
-    /// Workers to dial (repeatable); a /p2p/<peer id> suffix also allowlists the worker.
+    /// Workers to dial (repeatable); a `/p2p/<peer id>` suffix also allowlists the worker.
     #[arg(long, requires = "distributed")]
     pub bootstrap: Vec<Multiaddr>,
     /// Also listen for workers that dial in, e.g. /ip4/0.0.0.0/tcp/4000.

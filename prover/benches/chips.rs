@@ -154,6 +154,9 @@ impl Circuit<Fr> for Matmul {
     }
 }
 
+/// What a proof bench makes once: the SRS, the proving key, the circuit and its instances.
+type ProofSetup<C> = (Srs, ProvingKey<G1Affine>, C, Vec<Vec<Fr>>);
+
 /// Benches `prove` of the circuit `make` returns (with its instances and `k`). `make` and
 /// keygen run once, and only when the bench is selected (not filtered out).
 fn bench_proof<C: Circuit<Fr> + Clone>(
@@ -162,7 +165,7 @@ fn bench_proof<C: Circuit<Fr> + Clone>(
     make: impl FnOnce() -> (C, Vec<Vec<Fr>>, u32),
 ) {
     let mut make = Some(make);
-    let mut setup: Option<(Srs, ProvingKey<G1Affine>, C, Vec<Vec<Fr>>)> = None;
+    let mut setup: Option<ProofSetup<C>> = None;
     c.bench_function(name, |b| {
         let (srs, pk, circuit, instances) = setup.get_or_insert_with(|| {
             let (circuit, instances, k) = make.take().expect("made once")();

@@ -3,7 +3,7 @@
 //!
 //! The encoding is a sequence of items, each a tag byte then a LEB128 length `n ≥ 1`:
 //! tag 0 — `n` literal bytes follow; tag 1 — one byte follows, repeated `n` times.
-//! Runs shorter than [`MIN_RUN`] stay in literals.
+//! Runs shorter than `MIN_RUN` (8 bytes) stay in literals.
 
 /// The shortest run encoded as a repeat.
 const MIN_RUN: usize = 8;

@@ -78,6 +78,7 @@ impl Lanes {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -112,6 +113,7 @@ mod tests {
     /// not full, so the open rows stay for later work (SwiGLU's tail on lane 0 does not eat
     /// the rows the down projection planned to use).
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // one lane, given by its row range
     fn the_reserved_tail_fills_apart_from_the_open_rows() {
         let mut l = Lanes::with_ranges(vec![0..10], 4);
         l.reserve_tail(0, 4);
