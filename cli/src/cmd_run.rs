@@ -1,6 +1,6 @@
 //! `zkinfer run`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use zkinfer_quantize::open::{self, FloatModel};
 use zkinfer_quantize::prompts::CALIBRATION;
@@ -24,14 +24,10 @@ fn summary(logits: &[f64], t: usize) -> (Vec<u32>, Vec<u32>) {
     (top1, top5)
 }
 
-fn tokens_of(a: &RunArgs, tok: Option<&Tokenizer>) -> Result<Vec<u32>> {
-    if let Some(t) = &a.tokens {
-        return Ok(t.clone());
-    }
-    let text = a.prompt.as_deref().unwrap_or(DEFAULT_PROMPT);
-    match tok {
-        Some(tk) => Ok(tk.encode(text).with_context(|| format!("cannot tokenize {text:?}"))?),
-        None => bail!("this model has no tokenizer: give the prompt as --tokens"),
+fn tokens_of(a: &RunArgs, tok: Option<&Tokenizer>, vocab: usize) -> Result<Vec<u32>> {
+    match &a.tokens {
+        Some(t) => Ok(t.clone()),
+        None => model::prompt_tokens(tok, a.prompt.as_deref().unwrap_or(DEFAULT_PROMPT), vocab),
     }
 }
 
@@ -78,7 +74,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             let kind = fm.source.path().display().to_string();
             (q, Some(fm), tok, kind)
         };
-    let tokens = tokens_of(&a, tok.as_ref())?;
+    let tokens = tokens_of(&a, tok.as_ref(), q.config().vocab_size)?;
     let f = match &float_src {
         Some(fm) => float_pass(&*fm.source, &tokens, a.json)?,
         None => float_pass(&DequantizedModel::new(&q), &tokens, a.json)?,

@@ -130,7 +130,8 @@ pub struct SetupArgs {
     /// Tokens per proof.
     #[arg(long = "tokens", conflicts_with = "prompt")]
     pub tokens_count: Option<usize>,
-    /// Count the tokens of this prompt (default: "Once upon a time").
+    /// Count the tokens of this prompt (default: "Once upon a time"), tokenized exactly as
+    /// `prove` does.
     #[arg(long)]
     pub prompt: Option<String>,
     /// Largest chunk: 2^max_k rows.
@@ -150,8 +151,11 @@ pub struct SetupArgs {
 pub struct ProveArgs {
     /// A quantized model (`.zkq`); the built-in tiny model when omitted.
     pub model: Option<PathBuf>,
+    /// Prompt text (default: "Once upon a time"), tokenized exactly: refused, never cut or
+    /// guessed, when the model has no tokenizer or a token is outside its vocabulary.
     #[arg(long, conflicts_with = "tokens")]
     pub prompt: Option<String>,
+    /// The prompt as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     pub tokens: Option<Vec<u32>>,
     /// The bundle to write.
@@ -215,8 +219,10 @@ pub struct VerifyArgs {
     /// not exactly the model's: without it the keys file is trusted as given.
     #[arg(long)]
     pub rebuild_keys: bool,
+    /// The prompt to check the proof's input against, tokenized exactly as `prove` does.
     #[arg(long, conflicts_with = "tokens")]
     pub prompt: Option<String>,
+    /// The prompt to check, as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     pub tokens: Option<Vec<u32>>,
     #[arg(long)]
@@ -310,9 +316,13 @@ pub struct QuantizeArgs {
     #[arg(short, long)]
     pub output: PathBuf,
     /// Calibration prompt (repeatable); default: built-in English, dialogue and code texts.
+    /// Unlike a prompt to run or prove, a calibration or evaluation text is taken leniently:
+    /// token ids outside a cut vocabulary are dropped, and a model without a tokenizer gets
+    /// a deterministic pseudo-random token sequence for each text.
     #[arg(long = "calib-prompt")]
     pub calib_prompts: Vec<String>,
     /// Evaluation prompt for the accuracy report (repeatable); default: a held-out text.
+    /// Tokenized like --calib-prompt.
     #[arg(long = "eval-prompt")]
     pub eval_prompts: Vec<String>,
     /// Longest prompt the quantized model accepts.
@@ -328,7 +338,7 @@ pub struct QuantizeArgs {
 pub struct RunArgs {
     /// HF model folder, .gguf file or quantized file; omitted: the built-in tiny model.
     pub model: Option<PathBuf>,
-    /// Prompt text.
+    /// Prompt text, tokenized exactly as `prove` does.
     #[arg(long, conflicts_with = "tokens")]
     pub prompt: Option<String>,
     /// Prompt as comma-separated token ids.

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use zkinfer_quantize::float::{self, FloatOutput};
 use zkinfer_quantize::int::{self, IntOutput};
 use zkinfer_quantize::open::{self, FloatModel};
-use zkinfer_quantize::prompts::tokenize_in_vocab;
+use zkinfer_quantize::prompts::{tokenize_in_vocab, tokenize_prompt};
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::tokenizer::Tokenizer;
 use zkinfer_quantize::WeightSource;
@@ -26,9 +26,18 @@ pub fn open_float(path: Option<&Path>) -> Result<FloatModel> {
     }
 }
 
-/// Tokenizes `texts` (or `defaults` when `texts` is empty), dropping ids outside the
-/// vocabulary (models with a cut vocabulary). Without a tokenizer, each
-/// text becomes a deterministic pseudo-random token sequence of its byte length.
+/// The token ids of `--prompt` for `run`, `setup`, `prove`, `verify` and `bench`: exactly the
+/// tokenizer's, or an error that points to `--tokens` when the model has no tokenizer or the
+/// prompt has a token outside its vocabulary.
+pub fn prompt_tokens(tok: Option<&Tokenizer>, text: &str, vocab: usize) -> Result<Vec<u32>> {
+    tokenize_prompt(tok, text, vocab)
+        .map_err(|e| anyhow!("--prompt {text:?}: {e}; give the prompt as token ids with --tokens 1,2,3"))
+}
+
+/// Calibration and evaluation texts only (`texts`, or `defaults` when `texts` is empty),
+/// never a prompt to run or prove: ids outside the vocabulary are dropped (models with a cut
+/// vocabulary), and without a tokenizer each text becomes a deterministic pseudo-random
+/// token sequence of its byte length.
 pub fn prompts(
     tok: Option<&Tokenizer>,
     vocab: usize,

@@ -95,9 +95,7 @@ pub fn tokens(q: &QuantizedModel, prompt: Option<&str>, tokens: Option<&[u32]>) 
         return Ok(t.to_vec());
     }
     let text = prompt.unwrap_or("Once upon a time");
-    let tok = q.tokenizer()?;
-    let ids = model::prompts(tok.as_ref(), q.config().vocab_size, &[text.to_string()], &[])?;
-    ids.into_iter().next().filter(|t| !t.is_empty()).context("the prompt has no tokens")
+    model::prompt_tokens(q.tokenizer()?.as_ref(), text, q.config().vocab_size)
 }
 
 /// The default keys file beside a bundle.

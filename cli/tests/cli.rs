@@ -2,18 +2,7 @@
 
 mod common;
 
-use std::process::Output;
-
-use common::{json, slice_dir, zkinfer};
-
-/// A failed command prints exactly one line, `error: ...`, containing `needle`.
-fn assert_one_line_error(o: &Output, needle: &str) {
-    assert!(!o.status.success(), "should fail");
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "stderr: {err}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "stderr: {err}");
-}
+use common::{assert_one_line_error, json, s, slice_dir, zkinfer};
 
 #[test]
 fn run_builtin_default_prints_the_documented_json() {
@@ -71,6 +60,32 @@ fn run_on_the_real_slice_agrees_with_the_float_pass() {
     assert_eq!(v["tokens"], serde_json::json!([6403, 1980, 253, 655]));
     assert_eq!(v["float"]["next_token"], v["int"]["next_token"]);
     assert_eq!(v["top1_agreement"].as_f64(), Some(1.0));
+}
+
+/// A text prompt for a model without a tokenizer is refused by every command that proves or
+/// runs it, with a pointer to `--tokens`; no pseudo-random ids stand in for it.
+#[test]
+fn a_model_without_a_tokenizer_refuses_text_prompts() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let hf = tmp.path().join("no-tokenizer");
+    std::fs::create_dir(&hf).expect("mkdir");
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(slice_dir().join(file), hf.join(file)).expect("copy");
+    }
+    let model = tmp.path().join("no-tokenizer.zkq");
+    // Calibration still runs: its texts become pseudo-random ids, as `quantize --help` says.
+    json(&zkinfer(&["quantize", s(&hf), "-o", s(&model), "--json"]));
+    let bundle = tmp.path().join("never.zkb");
+    for args in [
+        vec!["prove", s(&model), "--prompt", "Once upon a time", "-o", s(&bundle)],
+        vec!["setup", s(&model), "--prompt", "Once upon a time"],
+        vec!["run", s(&model), "--prompt", "Once upon a time"],
+    ] {
+        let o = zkinfer(&args);
+        assert_one_line_error(&o, "the model has no tokenizer");
+        assert_one_line_error(&o, "--tokens");
+    }
+    assert!(!bundle.exists());
 }
 
 #[test]

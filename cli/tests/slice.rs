@@ -2,11 +2,12 @@
 //! "Once upon a time") through `zkinfer prove` and `zkinfer verify`: every chunk's public
 //! inputs equal the integer reference's, the proven next token is the integer model's,
 //! and `verify` rejects a flipped proof byte, a changed public input, another chunk's
-//! proof, a swapped chunk order and another model's id.
+//! proof, a swapped chunk order and another model's id; a prompt with a token outside the
+//! slice's cut vocabulary is refused.
 
 mod common;
 
-use common::{json, rejected, s, slice_dir, zkinfer};
+use common::{assert_one_line_error, json, rejected, s, slice_dir, zkinfer};
 use zkinfer_prover::chain::{chunk_inputs, ModelKeys};
 use zkinfer_prover::{Bundle, Fr};
 use zkinfer_quantize::qmodel::file::QuantizedModel;
@@ -39,6 +40,19 @@ fn prove_the_smollm2_slice_and_reject_tampering() {
 
     let v = json(&zkinfer(&["verify", s(&bundle_path), "--model", s(&model), "--tokens", tokens, "--json"]));
     assert_eq!((v["valid"].clone(), v["next_token"].clone()), (true.into(), proved["next_token"].clone()));
+
+    // " zebra" is token 29106, outside the slice's 8,192 ids: every command refuses the
+    // prompt rather than drop the token and prove or check "Once upon a" instead.
+    let cut = "Once upon a zebra";
+    for args in [
+        vec!["verify", s(&bundle_path), "--model", s(&model), "--prompt", cut],
+        vec!["prove", s(&model), "--prompt", cut, "-o", s(&d.join("cut.zkb"))],
+        vec!["setup", s(&model), "--prompt", cut],
+    ] {
+        let o = zkinfer(&args);
+        assert_one_line_error(&o, "token 29106 (\" zebra\") is outside the model's vocabulary of 8192 ids");
+        assert_one_line_error(&o, "--tokens");
+    }
 
     // A flipped byte in layer 0's proof; its output commitment changed.
     let mut t = honest.clone();

@@ -111,6 +111,19 @@ pub enum Error {
     /// The prompt has no tokens.
     #[error("the prompt is empty")]
     EmptyPrompt,
+    /// A text prompt was given for a model that carries no tokenizer.
+    #[error("the model has no tokenizer, so a text prompt has no token ids")]
+    NoTokenizer,
+    /// The tokenizer gave an id the model's vocabulary does not have (a cut vocabulary).
+    #[error("the prompt's token {token} ({piece:?}) is outside the model's vocabulary of {vocab} ids")]
+    PromptOutOfVocab {
+        /// The token id.
+        token: u32,
+        /// The text it stands for.
+        piece: String,
+        /// The vocabulary size.
+        vocab: usize,
+    },
     /// The prompt is longer than the quantized model's RoPE table.
     #[error("the prompt has {len} tokens; this quantized model supports at most {max}")]
     PromptTooLong {

@@ -1,4 +1,8 @@
-//! Built-in calibration and evaluation texts.
+//! Built-in calibration and evaluation texts, and turning texts into token ids: exactly for a
+//! prompt to run or prove, leniently for calibration.
+
+use crate::tokenizer::Tokenizer;
+use crate::Error;
 
 /// Calibration prompts used when none are given: varied English prose, dialogue, a list,
 /// numbers and code, so every activation site sees typical and extreme values.
@@ -25,15 +29,50 @@ more than two hundred cities across Europe, and millions of books were in circul
 travelled faster than ever before, and scholars could compare the same text in many places.";
 
 /// Tokenizes `text`, dropping ids outside `vocab` (for models with a cut vocabulary such
-/// as the SmolLM2 test slice). Used for calibration and evaluation texts only.
-pub fn tokenize_in_vocab(
-    tok: &crate::tokenizer::Tokenizer,
-    text: &str,
-    vocab: usize,
-) -> Result<Vec<u32>, crate::Error> {
+/// as the SmolLM2 test slice). Used for calibration and evaluation texts only: a prompt to
+/// run or prove goes through [`tokenize_prompt`].
+pub fn tokenize_in_vocab(tok: &Tokenizer, text: &str, vocab: usize) -> Result<Vec<u32>, Error> {
     let ids: Vec<u32> = tok.encode(text)?.into_iter().filter(|&i| (i as usize) < vocab).collect();
     if ids.is_empty() {
-        return Err(crate::Error::EmptyPrompt);
+        return Err(Error::EmptyPrompt);
     }
     Ok(ids)
+}
+
+/// The token ids of a prompt to run or prove, exactly as the tokenizer gives them: a model
+/// without a tokenizer ([`Error::NoTokenizer`]), an id outside `vocab`
+/// ([`Error::PromptOutOfVocab`]) and an empty prompt are refused, never replaced or dropped.
+pub fn tokenize_prompt(tok: Option<&Tokenizer>, text: &str, vocab: usize) -> Result<Vec<u32>, Error> {
+    let tok = tok.ok_or(Error::NoTokenizer)?;
+    let ids = tok.encode(text)?;
+    if let Some(&token) = ids.iter().find(|&&id| id as usize >= vocab) {
+        let piece = tok.decode(&[token]).unwrap_or_default();
+        return Err(Error::PromptOutOfVocab { token, piece, vocab });
+    }
+    if ids.is_empty() {
+        return Err(Error::EmptyPrompt);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prompt_is_tokenized_exactly_or_refused() {
+        let bytes = Tokenizer::bytes();
+        assert_eq!(tokenize_prompt(Some(&bytes), "Hi!", 256).unwrap(), [72, 105, 33]);
+        let err = tokenize_prompt(None, "Hi!", 256).unwrap_err();
+        assert!(matches!(err, Error::NoTokenizer), "{err}");
+        // 'i' is 105: outside a vocabulary cut to 100 ids, where calibration drops it.
+        let err = tokenize_prompt(Some(&bytes), "Hi!", 100).unwrap_err();
+        assert!(
+            matches!(err, Error::PromptOutOfVocab { token: 105, vocab: 100, ref piece } if piece == "i"),
+            "{err}"
+        );
+        assert_eq!(tokenize_in_vocab(&bytes, "Hi!", 100).unwrap(), [72, 33]);
+        assert!(matches!(tokenize_prompt(Some(&bytes), "", 256).unwrap_err(), Error::EmptyPrompt));
+    }
 }

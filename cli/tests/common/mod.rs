@@ -17,6 +17,15 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).expect("stdout is one JSON object")
 }
 
+/// A failed command prints exactly one line, `error: ...`, containing `needle`.
+pub fn assert_one_line_error(o: &Output, needle: &str) {
+    assert!(!o.status.success(), "should fail: {}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {err}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "expected {needle:?}: {err}");
+}
+
 /// A path as `&str`.
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -40,10 +49,5 @@ pub fn slice_dir() -> PathBuf {
 pub fn rejected(dir: &Path, keys: &Path, bundle: &Bundle, name: &str, needle: &str) {
     let path: PathBuf = dir.join(name);
     bundle.write(&path).expect("write bundle");
-    let o = zkinfer(&["verify", s(&path), "--keys", s(keys)]);
-    assert!(!o.status.success(), "{name}: accepted: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().collect();
-    assert!(lines.len() == 1 && lines[0].starts_with("error: "), "{name}: stderr {err}");
-    assert!(lines[0].contains(needle), "{name}: expected {needle:?} in {err}");
+    assert_one_line_error(&zkinfer(&["verify", s(&path), "--keys", s(keys)]), needle);
 }
