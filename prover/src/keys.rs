@@ -167,9 +167,14 @@ pub fn vk_to_bytes(vk: &VerifyingKey<G1Affine>) -> Vec<u8> {
 /// FFT domain. The header is checked first (version 2, `k` in `1..=MAX_K`, a compression flag
 /// of 0 or 1, and, with compressed selectors, enough bytes to hold them: a short file cannot
 /// claim a huge `k`) and any remaining panic inside halo2 is caught and returned as an error.
+///
+/// The key must be of `2^k` rows, the circuit's size by its shape: the run-length data may
+/// decode to no more than a key of that size can hold ([`vk_bytes_bound`]), so a small file
+/// cannot make the reader allocate more than a legitimate key takes.
 pub fn vk_from_bytes<C: Circuit<Fr>>(
     bytes: &[u8],
     params: C::Params,
+    k: u32,
 ) -> Result<VerifyingKey<G1Affine>, KeyError>
 where
     C::Params: Clone,
@@ -178,15 +183,34 @@ where
     let packed = bytes
         .strip_prefix(VK_MAGIC.as_slice())
         .ok_or_else(|| bad("not a zkinfer verifying key (bad magic or version)".into()))?;
-    let bytes = rle::unpack(packed, MAX_VK_BYTES).map_err(|e| bad(e.to_string()))?;
-    vk_from_halo2_bytes::<C>(&bytes, params)
+    if !(1..=MAX_K).contains(&k) {
+        return Err(bad(format!("k = {k} is outside 1..={MAX_K}")));
+    }
+    let limit = vk_bytes_bound::<C>(params.clone(), k).min(MAX_VK_BYTES);
+    let bytes = rle::unpack(packed, limit).map_err(|e| bad(e.to_string()))?;
+    vk_from_halo2_bytes::<C>(&bytes, params, k)
+}
+
+/// The most bytes halo2's `Processed` encoding of a verifying key of circuit `C` at `2^k`
+/// rows takes: the header, a 64-byte point per fixed, selector and permutation column (an
+/// upper bound on the commitments after selector compression) and, for compressed
+/// selectors, one bit per selector and row.
+pub fn vk_bytes_bound<C: Circuit<Fr>>(params: C::Params, k: u32) -> usize {
+    let mut cs = ConstraintSystem::<Fr>::default();
+    let _config = C::configure_with_params(&mut cs, params);
+    let selectors = cs.num_selectors();
+    let points = cs.num_fixed_columns() + selectors + cs.permutation().get_columns().len();
+    let rows = 1usize << k.min(MAX_K);
+    64 + 64 * points + selectors * rows.div_ceil(8)
 }
 
 /// Reads a vk in halo2's plain `Processed` encoding (what [`vk_to_bytes`] wraps; keys files
-/// of format v1 hold it), with the checks of [`vk_from_bytes`].
+/// of format v1 hold it), with the checks of [`vk_from_bytes`]: `expected_k` is the circuit's
+/// size by its shape.
 pub fn vk_from_halo2_bytes<C: Circuit<Fr>>(
     bytes: &[u8],
     params: C::Params,
+    expected_k: u32,
 ) -> Result<VerifyingKey<G1Affine>, KeyError>
 where
     C::Params: Clone,
@@ -201,6 +225,9 @@ where
     let k = u32::from_le_bytes([k0, k1, k2, k3]);
     if !(1..=MAX_K).contains(&k) {
         return Err(bad(format!("k = {k} is outside 1..={MAX_K}")));
+    }
+    if k != expected_k {
+        return Err(bad(format!("the key is of 2^{k} rows, its circuit of 2^{expected_k}")));
     }
     match compress {
         0 => {}

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use common::{temp_dir, Op, TestCircuit, K, ROWS};
 use zkinfer_prover::halo2_proofs::circuit::Value;
-use zkinfer_prover::keys::{vk_from_bytes, vk_to_bytes};
+use zkinfer_prover::keys::{vk_bytes_bound, vk_from_bytes, vk_to_bytes};
 use zkinfer_prover::rle;
 use zkinfer_prover::snark::{to_snark, verify_snark};
 use zkinfer_prover::{
@@ -169,19 +169,20 @@ fn vk_bytes_round_trip_and_hash_binds_the_gates() {
     let srs = srs();
     let mul = keygen(&srs, &TestCircuit::new(Op::Mul, &ROWS)).expect("keygen mul");
     let bytes = vk_to_bytes(mul.get_vk());
-    let back = vk_from_bytes::<TestCircuit>(&bytes, Op::Mul).expect("read the vk");
+    let k = mul.get_vk().get_domain().k();
+    let back = vk_from_bytes::<TestCircuit>(&bytes, Op::Mul, k).expect("read the vk");
     assert_eq!(vk_hash(&back), vk_hash(mul.get_vk()));
 
     // The Add circuit has the same columns and fixed values, so the same vk bytes parse as
     // its vk; only the hash (which covers the gates) tells them apart.
-    let as_add = vk_from_bytes::<TestCircuit>(&bytes, Op::Add).expect("parse with the add gates");
+    let as_add = vk_from_bytes::<TestCircuit>(&bytes, Op::Add, k).expect("parse with the add gates");
     assert_ne!(vk_hash(&as_add), vk_hash(mul.get_vk()));
 
     let mut padded = bytes.clone();
     padded.push(0);
-    assert!(vk_from_bytes::<TestCircuit>(&padded, Op::Mul).is_err(), "trailing bytes");
-    assert!(vk_from_bytes::<TestCircuit>(&bytes[..bytes.len() - 1], Op::Mul).is_err(), "truncated");
-    assert!(vk_from_bytes::<TestCircuit>(&bytes[1..], Op::Mul).is_err(), "no magic");
+    assert!(vk_from_bytes::<TestCircuit>(&padded, Op::Mul, k).is_err(), "trailing bytes");
+    assert!(vk_from_bytes::<TestCircuit>(&bytes[..bytes.len() - 1], Op::Mul, k).is_err(), "truncated");
+    assert!(vk_from_bytes::<TestCircuit>(&bytes[1..], Op::Mul, k).is_err(), "no magic");
 
     // Tampered headers inside the run-length encoding (selectors are compressed: flag 1).
     let raw = rle::unpack(&bytes[5..], 1 << 20).expect("the vk decodes");
@@ -197,17 +198,26 @@ fn vk_bytes_round_trip_and_hash_binds_the_gates() {
     ] {
         let mut bad = raw.clone();
         bad[offset] = value;
-        let err = vk_from_bytes::<TestCircuit>(&encode(&bad), Op::Mul).expect_err(what);
+        let err = vk_from_bytes::<TestCircuit>(&encode(&bad), Op::Mul, k).expect_err(what);
         assert!(err.to_string().contains("invalid verifying key"), "{what}: {err}");
     }
     let mut bomb = bytes[..5].to_vec();
     bomb.extend([1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0]);
-    let err = vk_from_bytes::<TestCircuit>(&bomb, Op::Mul).expect_err("decodes to 4 GiB");
-    assert!(err.to_string().contains("decodes to more than"), "{err}");
+    let err = vk_from_bytes::<TestCircuit>(&bomb, Op::Mul, k).expect_err("decodes to 4 GiB");
+    // Refused at what a key of this circuit at 2^k rows can take, not at a fixed 256 MiB.
+    let bound = vk_bytes_bound::<TestCircuit>(Op::Mul, k);
+    assert!(bound >= raw.len() && bound < 1 << 16, "bound {bound} for a {}-byte key", raw.len());
+    assert!(err.to_string().contains(&format!("decodes to more than {bound} bytes")), "{err}");
+    // A key of another size than the circuit's shape says is refused, however well formed.
+    let err = vk_from_bytes::<TestCircuit>(&bytes, Op::Mul, k + 1).expect_err("k differs");
+    assert!(err.to_string().contains(&format!("is of 2^{k} rows")), "{err}");
     let mut huge_k = raw.clone();
     huge_k[1] = 28;
-    assert!(vk_from_bytes::<TestCircuit>(&encode(&huge_k), Op::Mul).is_err(), "k too big for the FFT domain");
-    assert!(vk_from_bytes::<TestCircuit>(&bytes[..3], Op::Mul).is_err(), "no header");
+    assert!(
+        vk_from_bytes::<TestCircuit>(&encode(&huge_k), Op::Mul, k).is_err(),
+        "k too big for the FFT domain"
+    );
+    assert!(vk_from_bytes::<TestCircuit>(&bytes[..3], Op::Mul, k).is_err(), "no header");
     assert_eq!(
         vk_hash(mul.get_vk()).to_string().parse::<zkinfer_prover::VkHash>().ok(),
         Some(vk_hash(&back))

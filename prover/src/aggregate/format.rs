@@ -128,7 +128,7 @@ impl AggregatedProof {
         }
         let len = take_len(&mut rest, "proof length")?;
         let proof = take(&mut rest, len, "proof")?.to_vec();
-        let vk = vk_from_bytes::<AggregationCircuit>(rest, header.config)?;
+        let vk = vk_from_bytes::<AggregationCircuit>(rest, header.config, header.config.degree)?;
         Ok(Self {
             model_id: ModelId(model_id),
             instances,

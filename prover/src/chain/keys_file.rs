@@ -118,11 +118,14 @@ impl ModelKeys {
                 return Err(bad(format!("chunk {i} has index {}", c.index)));
             }
             let bytes = hex::decode(&c.vk).map_err(|e| bad(format!("chunk {i}: vk is not hex: {e}")))?;
+            let k = c.kind.k();
             let vk = match (c.kind, plain) {
-                (ChunkKind::Block { shape, .. }, false) => vk_from_bytes::<BlockCircuit>(&bytes, shape),
-                (ChunkKind::Head { shape, .. }, false) => vk_from_bytes::<HeadCircuit>(&bytes, shape),
-                (ChunkKind::Block { shape, .. }, true) => vk_from_halo2_bytes::<BlockCircuit>(&bytes, shape),
-                (ChunkKind::Head { shape, .. }, true) => vk_from_halo2_bytes::<HeadCircuit>(&bytes, shape),
+                (ChunkKind::Block { shape, .. }, false) => vk_from_bytes::<BlockCircuit>(&bytes, shape, k),
+                (ChunkKind::Head { shape, .. }, false) => vk_from_bytes::<HeadCircuit>(&bytes, shape, k),
+                (ChunkKind::Block { shape, .. }, true) => {
+                    vk_from_halo2_bytes::<BlockCircuit>(&bytes, shape, k)
+                }
+                (ChunkKind::Head { shape, .. }, true) => vk_from_halo2_bytes::<HeadCircuit>(&bytes, shape, k),
             }
             .map_err(|e| bad(format!("chunk {i}: {e}")))?;
             let got = vk_hash(&vk);
