@@ -15,6 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 use zkinfer_circuits::argmax::Prior;
+use zkinfer_circuits::block::MIN_K;
 use zkinfer_network::{ContentHash, Job};
 use zkinfer_prover::chain::{ChunkInput, ChunkKind};
 use zkinfer_prover::VkHash;
@@ -124,6 +125,34 @@ pub(crate) fn check_header(
     Ok(())
 }
 
+/// The job's sizes agree before anything is allocated by them: a positive token count equal
+/// to the shape's, a `k` no smaller than any chunk circuit's, and activations of whole token
+/// rows (a block's output as long as its input).
+fn check_sizes(file: &File) -> Result<(), String> {
+    let t = match &file.kind {
+        ChunkKind::Block { shape, .. } => shape.t,
+        ChunkKind::Head { shape, .. } => shape.t,
+    };
+    if file.tokens == 0 || t != file.tokens {
+        return Err(format!("{} tokens, but the chunk's shape is for {t}", file.tokens));
+    }
+    let k = file.kind.k();
+    if k < MIN_K {
+        return Err(format!("k = {k} is below the smallest chunk circuit's {MIN_K}"));
+    }
+    let (input, output) = match &file.input {
+        WireInput::Block { input, output } => (input.len(), Some(output.len())),
+        WireInput::Head { input, .. } => (input.len(), None),
+    };
+    if input == 0 || input % file.tokens != 0 {
+        return Err(format!("an input of {input} values is not rows of {} tokens", file.tokens));
+    }
+    if let Some(output) = output.filter(|&o| o != input) {
+        return Err(format!("a block input of {input} values but an output of {output}"));
+    }
+    Ok(())
+}
+
 impl ChunkJob {
     /// The JSON encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -161,6 +190,7 @@ impl ChunkJob {
         let file: File = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         let srs_verifier_digest = digest_from_hex(&file.srs_verifier_digest)
             .ok_or_else(|| bad("srs_verifier_digest is not 64 hex digits".into()))?;
+        check_sizes(&file).map_err(bad)?;
         let input = match (file.input, &file.kind) {
             (WireInput::Block { input, output }, ChunkKind::Block { .. }) => {
                 ChunkInput::Block { input, output }
@@ -208,7 +238,7 @@ mod tests {
             kind: ChunkKind::Block {
                 layer: 0,
                 part: Part::Both,
-                shape: BlockShape { k: 17, ..Default::default() },
+                shape: BlockShape { k: 17, t: 2, ..Default::default() },
             },
             vk_hash: VkHash([3; 32]),
             srs_verifier_digest: [9; 32],
@@ -220,7 +250,11 @@ mod tests {
         let big = i128::MAX - 7;
         ChunkJob {
             index: 2,
-            kind: ChunkKind::Head { lo: 128, hi: 256, shape: HeadShape { k: 17, ..Default::default() } },
+            kind: ChunkKind::Head {
+                lo: 128,
+                hi: 256,
+                shape: HeadShape { k: 17, t: 2, ..Default::default() },
+            },
             input: ChunkInput::Head {
                 input: vec![7, 8, 9, 10],
                 prior: Some(Prior { index: 17, logit: -big }),
@@ -243,7 +277,8 @@ mod tests {
     #[test]
     fn malformed_jobs_are_clear_errors() {
         let text = String::from_utf8(head().to_bytes()).unwrap();
-        let block_input = String::from_utf8(block().to_bytes()).unwrap();
+        let block_text = String::from_utf8(block().to_bytes()).unwrap();
+        let block_input = block_text.clone();
         let block_input = &block_input[block_input.find("\"input\":").unwrap()..];
         let head_as_block = format!("{}{block_input}", &text[..text.find("\"input\":").unwrap()]);
         let cases: Vec<(Vec<u8>, &str)> = vec![
@@ -263,6 +298,14 @@ mod tests {
             (text.replacen("\"index\":2", "\"index\":2,\"more\":1", 1).into_bytes(), "unknown field"),
             (head_as_block.into_bytes(), "another kind's input"),
             (text.as_bytes()[..text.len() - 3].to_vec(), "chunk job is malformed"),
+            (
+                text.replace("\"tokens\":2", "\"tokens\":3").into_bytes(),
+                "3 tokens, but the chunk's shape is for 2",
+            ),
+            (text.replace("\"tokens\":2", "\"tokens\":0").into_bytes(), "0 tokens"),
+            (text.replace("\"k\":17", "\"k\":3").into_bytes(), "k = 3 is below"),
+            (text.replace("[7,8,9,10]", "[7,8,9]").into_bytes(), "not rows of 2 tokens"),
+            (block_text.replace("[4,5,-6,", "[4,5,").into_bytes(), "but an output of 3"),
         ];
         for (bytes, expected) in cases {
             let err = ChunkJob::from_bytes(&bytes).unwrap_err().to_string();

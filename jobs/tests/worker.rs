@@ -87,7 +87,7 @@ async fn the_worker_fetches_the_model_by_hash_and_refuses_mismatched_jobs() {
         kind: ChunkKind::Block {
             layer: 0,
             part: Part::Both,
-            shape: BlockShape { k: 17, ..Default::default() },
+            shape: BlockShape { k: 17, t: 4, ..Default::default() },
         },
         vk_hash: VkHash([0; 32]),
         srs_verifier_digest: digest,

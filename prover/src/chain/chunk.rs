@@ -153,8 +153,8 @@ pub(super) fn prove_chunk_keyed(
     let d = model.config().hidden_size;
     let (proof, keygen_seconds, prove_seconds, vk) = match (kind, input) {
         (ChunkKind::Block { layer, part, shape }, ChunkInput::Block { input, output }) => {
-            check_len(index, "block input", t * d, input.len())?;
-            check_len(index, "block output", t * d, output.len())?;
+            check_len(index, "block input", t.saturating_mul(d), input.len())?;
+            check_len(index, "block output", t.saturating_mul(d), output.len())?;
             let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let cfg = model.config();
             let params = &model.manifest.body.params;
@@ -171,7 +171,7 @@ pub(super) fn prove_chunk_keyed(
             prove_one(model, index, &kind, vk_hash, circuit, instances, &srs_k, key_cache, t)?
         }
         (ChunkKind::Head { lo, hi, shape }, ChunkInput::Head { input, prior, best }) => {
-            check_len(index, "head input", t * d, input.len())?;
+            check_len(index, "head input", t.saturating_mul(d), input.len())?;
             let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let consts = Arc::new(head_consts(model, t, lo..hi)?);
             let instances = HeadCircuit::instances(input, *prior, *best);
