@@ -164,18 +164,18 @@ pub fn usable_rows(k: u32) -> usize {
 pub const MAX_POOL_LANES: usize = 3;
 
 impl BlockShape {
-    /// The shape of the chunk with constants `c`: the cheapest of its
-    /// [`candidates`](BlockShape::candidates) by [`BlockShape::cost`] (chunk proving time).
+    /// The shape of the chunk with constants `c`: the cheapest by [`BlockShape::cost`]
+    /// (chunk proving time) of its [`candidates_at`](BlockShape::candidates_at) the smallest
+    /// `k ≥ MIN_K` holding every group and the next `k` that holds any (a taller circuit
+    /// with the same columns costs twice as much per step of `k`), or a shape too tall for
+    /// any `k` the search tries (`k = MAX_K + 1`) when none fits.
     pub fn of(c: &BlockConsts) -> Self {
-        Self::cheapest(c, |s| s.cost())
-    }
-
-    /// The candidate of `c` with the lowest `cost`, or a shape too tall for any `k` the
-    /// search tries (`k = MAX_K + 1`) when none fits.
-    pub fn cheapest(c: &BlockConsts, cost: impl Fn(&BlockShape) -> f64) -> Self {
-        Self::candidates(c)
-            .into_iter()
-            .map(|s| (s, cost(&s)))
+        (MIN_K..=MAX_K)
+            .map(|k| Self::candidates_at(c, k))
+            .filter(|at_k| !at_k.is_empty())
+            .take(2)
+            .flatten()
+            .map(|s| (s, s.cost()))
             .reduce(|a, b| if b.1 < a.1 { b } else { a })
             .map(|(s, _)| s)
             .unwrap_or(BlockShape {
@@ -192,39 +192,43 @@ impl BlockShape {
             })
     }
 
-    /// Every layout of the chunk with constants `c` that the chooser weighs, at each
-    /// `k` from the smallest holding every group ([`MIN_K`] at least) to [`MAX_K`]: RMSNorm,
-    /// Poseidon and the attention side by side in their own columns, or stacked in shared
-    /// columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them; each with the
-    /// widest range limbs its `k` allows ([`limb_bits_for`]) in either range layout (compact
-    /// checks save a row each but cost a fixed column per range column), the fewest matmul
-    /// weight lanes that fit ([`MATMUL_LANE_CHOICES`]) and as many elementwise lanes of
-    /// their own as the elementwise work then needs (a lane is 9 advice columns) — or none,
-    /// when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
+    /// Every layout of the chunk with constants `c` at every `k` from [`MIN_K`] to
+    /// [`MAX_K`] ([`BlockShape::candidates_at`]): what a chooser by another cost, e.g.
+    /// [`crate::cost::Layout::total_seconds`], would weigh.
     pub fn candidates(c: &BlockConsts) -> Vec<Self> {
+        (MIN_K..=MAX_K).flat_map(|k| Self::candidates_at(c, k)).collect()
+    }
+
+    /// The layouts of the chunk with constants `c` at `2^k` rows (none when a group does not
+    /// fit): RMSNorm, Poseidon and the attention side by side in their own columns, or
+    /// stacked in shared columns with 0 to [`MAX_POOL_LANES`] elementwise lanes below them;
+    /// each with the widest range limbs `k` allows ([`limb_bits_for`]) in either range
+    /// layout (compact checks save a row each but cost a fixed column per range column), the
+    /// fewest matmul weight lanes that fit ([`MATMUL_LANE_CHOICES`]) and as many elementwise
+    /// lanes of their own as the elementwise work then needs (a lane is 9 advice columns) —
+    /// or none, when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
+    pub fn candidates_at(c: &BlockConsts, k: u32) -> Vec<Self> {
         let mut out = vec![];
-        for k in MIN_K..=MAX_K {
-            let limb = limb_bits_for(k);
-            if RangeTableConfig::rows_for(limb) > usable_rows(k) {
+        let limb = limb_bits_for(k);
+        if RangeTableConfig::rows_for(limb) > usable_rows(k) {
+            return out;
+        }
+        for layout in [RangeLayout::compact(limb), RangeLayout::with_zero_row(limb)] {
+            let Some(lanes) = MATMUL_LANE_CHOICES
+                .into_iter()
+                .find(|&l| usable_rows(k) >= RowCounts::with(c, layout, l).matmul)
+            else {
                 continue;
-            }
-            for layout in [RangeLayout::compact(limb), RangeLayout::with_zero_row(limb)] {
-                let Some(lanes) = MATMUL_LANE_CHOICES
-                    .into_iter()
-                    .find(|&l| usable_rows(k) >= RowCounts::with(c, layout, l).matmul)
-                else {
-                    continue;
-                };
-                let rows = RowCounts::with(c, layout, lanes);
-                let fit = |stacked, pool, own| Self::fit(c, &rows, k, layout, lanes, stacked, pool, own);
-                out.extend(
-                    std::iter::once(fit(false, 0, true))
-                        .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
-                        .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
-                        .flatten()
-                        .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked()),
-                );
-            }
+            };
+            let rows = RowCounts::with(c, layout, lanes);
+            let fit = |stacked, pool, own| Self::fit(c, &rows, k, layout, lanes, stacked, pool, own);
+            out.extend(
+                std::iter::once(fit(false, 0, true))
+                    .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
+                    .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
+                    .flatten()
+                    .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked()),
+            );
         }
         out
     }
