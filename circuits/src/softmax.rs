@@ -18,8 +18,6 @@
 //!   (so `0 ≤ r_k < 2^k`), and `m ∈ [2^15, 2^16)` because `(m, r)` is a row of the recip
 //!   table. Those bounds fix `k` and `m` uniquely for an integer `S`, and they are what
 //!   `normalize` returns since `S ≥ exp[0] = 2^16`;
-//! - head output (optional, [`SoftmaxChip::assign_head`]): a running sum of `p_j·v_j`
-//!   (gate `softmax head`) and a [`RescaleChip`] element with [`head_site`];
 //! - probabilities: the shift `15 + k` varies, so `p_j = round_shift(e_j·r·2^(K−k), 15 + K)`
 //!   (`round_shift(a, n) = round_shift(a·2^i, n + i)`), a [`RescaleChip`] element with the
 //!   fixed site [`PROB_SITE`] on `ep_j = e_j·rp` where `rp = r·2^(K−k)`.
@@ -82,7 +80,7 @@ use crate::lookup::{
     EXP_POINTS, RECIP_POINTS,
 };
 use crate::pool::ColumnPool;
-use crate::range::{RangeChip, RangeConfig, RangeLayout, RangeTableConfig};
+use crate::range::{RangeChip, RangeConfig, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
 /// `K`: the largest normalization exponent; a row's exp sum must be below `2^(16+K)`.
@@ -101,17 +99,6 @@ pub const TAIL_ROWS: usize = 4;
 /// Rows one attention row of `t` scores uses.
 pub const fn rows(t: usize) -> usize {
     t * BLOCK_ROWS + TAIL_ROWS
-}
-
-/// The head output's rescale for values of `v_bits` bits: shift 16, output `v_bits`, input
-/// `|Σ p_j·v_j| ≤ (2^16 + t)·2^(v_bits−1)` in `v_bits + 18` bits (any `t < 2^16`).
-pub fn head_site(v_bits: u32) -> Result<RescaleSite, Error> {
-    RescaleSite::new(PROB_FRAC, v_bits, v_bits + PROB_FRAC + 2)
-}
-
-/// Rows one head output over `t` values of `v_bits` bits uses in the range layout `layout`.
-pub fn head_rows(t: usize, v_bits: u32, layout: RangeLayout) -> Result<usize, Error> {
-    Ok(t.max(head_site(v_bits)?.rows(layout)))
 }
 
 /// Every primary witness value of one row; [`SoftmaxChip::assign_witness`] derives the
@@ -163,10 +150,6 @@ pub struct SoftmaxConfig {
     pub q_first: Selector,
     /// Enables `softmax normalize` and the exponent lookup.
     pub q_norm: Selector,
-    /// Enables `softmax head`.
-    pub q_head: Selector,
-    /// Enables `softmax head first`.
-    pub q_head_first: Selector,
     /// Exponent table: tag, `k`, `2^k`, `2^(K−k)`.
     pub exponent_table: [TableColumn; 4],
     /// Range check of the gaps (in `c2`).
@@ -199,8 +182,6 @@ impl SoftmaxConfig {
         let q_score = meta.selector();
         let q_first = meta.selector();
         let q_norm = meta.complex_selector();
-        let q_head = meta.selector();
-        let q_head_first = meta.selector();
         let exponent_table: [TableColumn; 4] = std::array::from_fn(|_| meta.lookup_table_column());
         let gap = pool.range(meta, "softmax gap", range_table);
         let remainder = pool.range(meta, "softmax remainder", range_table);
@@ -257,15 +238,6 @@ impl SoftmaxConfig {
                 ("rp = r * 2^(K-k)", s * (rp - r * pow_rest)),
             ]
         });
-        meta.create_gate("softmax head", |meta| {
-            let s = meta.query_selector(q_head);
-            let [p, v, acc_prev, acc] = std::array::from_fn(|i| q(meta, i));
-            vec![("acc = acc_prev + p*v", s * (acc - acc_prev - p * v))]
-        });
-        meta.create_gate("softmax head first", |meta| {
-            let s = meta.query_selector(q_head_first);
-            vec![("acc_prev = 0", s * q(meta, 2))]
-        });
         meta.lookup("softmax exponent", |meta| {
             let s = meta.query_selector(q_norm);
             let (k, pow_k, pow_rest) = (q(meta, 3), q(meta, 4), q(meta, 5));
@@ -278,8 +250,6 @@ impl SoftmaxConfig {
             q_score,
             q_first,
             q_norm,
-            q_head,
-            q_head_first,
             exponent_table,
             gap,
             remainder,
@@ -513,46 +483,6 @@ impl SoftmaxChip {
             region.constrain_equal(p_last.cell(), prod_total.cell());
         }
         Ok(probs)
-    }
-
-    /// Proves `rescale(Σ_j p_j·v_j, 16, v_bits)` (one value column of the head output) at
-    /// rows `offset .. offset + head_rows(t, v_bits)`: row `offset + j` holds
-    /// `p_j | v_j | acc_prev | acc` in `c0 … c3` under gate `softmax head`
-    /// (`acc = acc_prev + p·v`, `acc_prev = 0` on the first row), and the rescale of the
-    /// last `acc` sits beside the first row. Copies the cells in and returns the output
-    /// cell; `Error::Synthesis` when the lengths differ, are zero, or the sum leaves the
-    /// site's input range.
-    pub fn assign_head<'v>(
-        &self,
-        region: &mut Region<'_, Fr>,
-        offset: usize,
-        probs: &[AssignedFr<'_>],
-        values: &[AssignedFr<'_>],
-        v_bits: u32,
-    ) -> Result<AssignedFr<'v>, Error> {
-        let site = head_site(v_bits)?;
-        if probs.is_empty() || probs.len() != values.len() {
-            return Err(Error::Synthesis);
-        }
-        let cfg = &self.config;
-        let c = cfg.cols;
-        cfg.q_head_first.enable(region, offset)?;
-        let mut acc = Value::known(Fr::ZERO);
-        let mut prev: Option<AssignedFr<'_>> = None;
-        for (j, (p, v)) in probs.iter().zip(values).enumerate() {
-            let o = offset + j;
-            cfg.q_head.enable(region, o)?;
-            let p = p.copy_advice(region, c[0], o);
-            let v = v.copy_advice(region, c[1], o);
-            let acc_prev = region.assign_advice(c[2], o, acc);
-            if let Some(prev) = &prev {
-                region.constrain_equal(acc_prev.cell(), prev.cell());
-            }
-            acc = acc.zip(p.value().zip(v.value())).map(|(a, (p, v))| a + p.evaluate() * v.evaluate());
-            prev = Some(region.assign_advice(c[3], o, acc));
-        }
-        let last = prev.ok_or(Error::Synthesis)?;
-        RescaleChip::construct(cfg.rescale).assign(region, offset, &last, &site)
     }
 }
 

@@ -62,19 +62,43 @@ pub(crate) fn k_for(rows: usize) -> u32 {
     k
 }
 
-/// Whether every failure is a broken copy constraint (and there is at least one).
-pub(crate) fn only_permutation_failures(failures: &[VerifyFailure]) -> bool {
-    !failures.is_empty() && failures.iter().all(|f| matches!(f, VerifyFailure::Permutation { .. }))
+/// `(column kind, column index, row)` of every failure — the kind is `"advice"`, `"fixed"`
+/// or `"instance"` — sorted by column index and row; the failures must all be broken copy
+/// constraints.
+pub(crate) fn permutation_failures(failures: &[VerifyFailure]) -> Vec<(&'static str, usize, usize)> {
+    let mut out: Vec<_> = failures
+        .iter()
+        .map(|f| match f {
+            VerifyFailure::Permutation { column, location } => {
+                let kind = match column.column_type() {
+                    Any::Advice(_) => "advice",
+                    Any::Fixed => "fixed",
+                    Any::Instance => "instance",
+                };
+                (kind, column.index(), row(location))
+            }
+            other => panic!("expected only permutation failures, got {other}"),
+        })
+        .collect();
+    out.sort_by_key(|&(kind, c, r)| (c, r, kind));
+    out
 }
 
 /// An `Assignment` that keeps no values, as keygen's pass without witnesses sees the
-/// circuit; it records the last row assigned in each advice column.
+/// circuit; it records the last row assigned in each advice column and the rows each
+/// selector is enabled on.
 #[derive(Default)]
 pub(crate) struct LastRows {
     advice: HashMap<usize, usize>,
+    selectors: HashMap<usize, Vec<usize>>,
 }
 
 impl LastRows {
+    /// The rows `selector` is enabled on, in the order they were enabled.
+    pub(crate) fn selector_rows(&self, selector: &Selector) -> &[usize] {
+        self.selectors.get(&selector.index()).map_or(&[], Vec::as_slice)
+    }
+
     /// The last row assigned in any advice column but those with the indices in `skip`.
     pub(crate) fn last_row_except(&self, skip: &[usize]) -> Option<usize> {
         self.advice.iter().filter(|(c, _)| !skip.contains(c)).map(|(_, &r)| r).max()
@@ -88,9 +112,10 @@ impl Assignment<Fr> for LastRows {
     fn enable_selector<A: FnOnce() -> AR, AR: Into<String>>(
         &mut self,
         _: A,
-        _: &Selector,
-        _: usize,
+        selector: &Selector,
+        row: usize,
     ) -> Result<(), Error> {
+        self.selectors.entry(selector.index()).or_default().push(row);
         Ok(())
     }
     fn query_instance(&self, _: Column<Instance>, _: usize) -> Result<Value<Fr>, Error> {

@@ -30,12 +30,20 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Selector};
 use halo2_proofs::poly::Rotation;
 
-pub use crate::softmax::head_site;
-
 use crate::field::{i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
 use crate::range::{RangeLayout, RangeTableConfig};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
+
+/// The head output's rescale for values of `v_bits` bits: shift 16, output `v_bits`, input
+/// `|Σ p_j·v_j| ≤ (2^16 + t)·2^(v_bits−1)` in `v_bits + 18` bits (any `t < 2^16`).
+pub fn head_site(v_bits: u32) -> Result<RescaleSite, Error> {
+    RescaleSite::new(
+        zkinfer_quantize::fixed::tables::PROB_FRAC,
+        v_bits,
+        v_bits + zkinfer_quantize::fixed::tables::PROB_FRAC + 2,
+    )
+}
 
 /// Value columns per head group.
 pub const HEAD_LANES: usize = 1;

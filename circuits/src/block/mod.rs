@@ -73,13 +73,22 @@ pub struct BlockCircuit {
     consts: Arc<BlockConsts>,
     shape: BlockShape,
     input: Option<Vec<i64>>,
+    /// An advice cell overwritten after the honest assignment (tests of internal cells).
+    #[cfg(test)]
+    tamper: Option<tests::Tamper>,
 }
 
 impl BlockCircuit {
     /// The circuit for keygen (no input).
     pub fn keygen(consts: Arc<BlockConsts>) -> Self {
         let shape = BlockShape::of(&consts);
-        BlockCircuit { consts, shape, input: None }
+        BlockCircuit {
+            consts,
+            shape,
+            input: None,
+            #[cfg(test)]
+            tamper: None,
+        }
     }
 
     /// The circuit proving the chunk on `input` (`[t, d]`, the residual stream).
@@ -91,7 +100,13 @@ impl BlockCircuit {
     /// layouts of the same chunk).
     #[cfg(test)]
     pub(crate) fn with_shape(consts: Arc<BlockConsts>, shape: BlockShape, input: Vec<i64>) -> Self {
-        BlockCircuit { consts, shape, input: Some(input) }
+        BlockCircuit { consts, shape, input: Some(input), tamper: None }
+    }
+
+    /// This circuit with one advice cell overwritten after the honest assignment.
+    #[cfg(test)]
+    pub(crate) fn tampered(self, tamper: tests::Tamper) -> Self {
+        BlockCircuit { tamper: Some(tamper), ..self }
     }
 
     /// The shape (configuration parameters).
@@ -159,6 +174,10 @@ impl Circuit<Fr> for BlockCircuit {
         }
         layouter.constrain_instance(phase1.input_commitment, config.instance, 0);
         layouter.constrain_instance(phase1.output_commitment, config.instance, 1);
+        #[cfg(test)]
+        if let Some(t) = &self.tamper {
+            t.apply(&mut layouter)?;
+        }
         Ok(())
     }
 }

@@ -92,11 +92,16 @@ fn assert_honest_and_rejects_another_input(shape: BlockShape, changed: usize) {
     let mut other = f.input.clone();
     other[changed] += 1;
     let err = mock_in(shape, &other).expect_err("another input");
-    assert!(only_instance_failures(&err), "{shape:?}: {err:?}");
+    assert_commitment_copies_fail(&err, &format!("{shape:?}"));
 }
 
-fn only_instance_failures(err: &[halo2_proofs::dev::VerifyFailure]) -> bool {
-    err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. }))
+/// Only the two commitments' copies to the instance break: both instance rows and the two
+/// commitment cells, in one advice column of the Poseidon chip.
+fn assert_commitment_copies_fail(err: &[halo2_proofs::dev::VerifyFailure], context: &str) {
+    let copies = crate::testing::permutation_failures(err);
+    assert_eq!(copies.len(), 4, "{context}: {copies:?}");
+    assert_eq!(copies[..2], [("instance", 0, 0), ("instance", 0, 1)], "{context}");
+    assert!(copies[2].0 == "advice" && copies[2].1 == copies[3].1, "{context}: {copies:?}");
 }
 
 #[test]
@@ -111,10 +116,8 @@ fn mlp_half_rejects_a_wrong_output_commitment() {
     let mut out = f.trace.out.clone();
     out[5] += 1;
     let err = mock(Part::Mlp, &f.trace.resid_mid, &out).expect_err("the output differs");
-    assert!(
-        err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })),
-        "only the instance copy fails: {err:?}"
-    );
+    // Only the output commitment's cell against instance row 1.
+    assert_eq!(crate::testing::permutation_failures(&err), vec![("instance", 0, 1), ("advice", 6, 4805)]);
     let _ = &f.input;
 }
 
@@ -142,7 +145,13 @@ fn whole_block_rejects_another_input() {
         .expect("synthesis")
         .verify()
         .expect_err("the input commitment differs");
-    assert!(err.iter().all(|e| matches!(e, halo2_proofs::dev::VerifyFailure::Permutation { .. })), "{err:?}");
+    // The input commitment's cell (row 1634) and the output's (row 7677) of the Poseidon
+    // column against both instance rows: the honest run from another input commits to
+    // another output too.
+    assert_eq!(
+        crate::testing::permutation_failures(&err),
+        vec![("instance", 0, 0), ("instance", 0, 1), ("advice", 6, 1634), ("advice", 6, 7677)]
+    );
 }
 
 /// The tiny block's columns and lookup arguments: what sets its proving cost at k = 15 (see
@@ -313,4 +322,146 @@ fn tiny_block_over_eight_tokens_fits_its_planned_rows() {
     let prover =
         MockProver::run(shape.k, &circuit, BlockCircuit::instances(&input, &trace.out)).expect("synthesis");
     assert_eq!(prover.verify(), Ok(()));
+}
+
+/// An advice cell overwritten after the honest assignment of a whole block, in a region of
+/// its own (halo2-axiom's `SimpleFloorPlanner` starts every region at row 0, so `row` is
+/// absolute; the mock prover keeps the last value assigned to a cell).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tamper {
+    pub column: halo2_proofs::plonk::Column<halo2_proofs::plonk::Advice>,
+    pub row: usize,
+    pub value: Fr,
+}
+
+impl Tamper {
+    pub(crate) fn apply(
+        &self,
+        layouter: &mut impl halo2_proofs::circuit::Layouter<Fr>,
+    ) -> Result<(), halo2_proofs::plonk::Error> {
+        layouter.assign_region(
+            || "tamper",
+            |mut region| {
+                region.assign_advice(self.column, self.row, halo2_proofs::circuit::Value::known(self.value));
+                Ok(())
+            },
+        )
+    }
+}
+
+/// The whole block's configuration in its default shape and the rows each selector is
+/// enabled on (a synthesis without witnesses, which lays out exactly as a proof does).
+fn whole_block_layout() -> (BlockConfig, crate::testing::LastRows) {
+    use halo2_proofs::circuit::SimpleFloorPlanner;
+    use halo2_proofs::plonk::FloorPlanner;
+    use halo2_proofs::plonk::{Circuit, ConstraintSystem};
+    let f = fixture();
+    let circuit = BlockCircuit::new(consts(Part::Both), f.input.clone());
+    let mut cs = ConstraintSystem::<Fr>::default();
+    let config = BlockCircuit::configure_with_params(&mut cs, circuit.shape());
+    let mut rows = crate::testing::LastRows::default();
+    SimpleFloorPlanner::synthesize(
+        &mut rows,
+        &circuit.without_witnesses(),
+        config.clone(),
+        cs.constants().clone(),
+    )
+    .expect("synthesis without witnesses");
+    (config, rows)
+}
+
+/// The failures of a tampered run, sorted.
+struct Failures {
+    /// `(gate, constraint, row)` of every unsatisfied constraint.
+    gates: Vec<(String, String, usize)>,
+    /// `(lookup, row)` of every failed lookup.
+    lookups: Vec<(String, usize)>,
+    /// Broken copy constraints.
+    copies: usize,
+}
+
+/// The failures of the whole block run honestly on the fixture but for `tamper`.
+fn tampered_failures(tamper: Tamper) -> Failures {
+    use halo2_proofs::dev::VerifyFailure;
+    let f = fixture();
+    let circuit = BlockCircuit::new(consts(Part::Both), f.input.clone()).tampered(tamper);
+    let err = MockProver::run(circuit.shape().k, &circuit, BlockCircuit::instances(&f.input, &f.trace.out))
+        .expect("synthesis")
+        .verify()
+        .expect_err("a tampered cell fails");
+    let (gates, rest): (Vec<_>, Vec<_>) =
+        err.into_iter().partition(|e| matches!(e, VerifyFailure::ConstraintNotSatisfied { .. }));
+    let (lookups, rest): (Vec<_>, Vec<_>) =
+        rest.into_iter().partition(|e| matches!(e, VerifyFailure::Lookup { .. }));
+    assert!(rest.iter().all(|e| matches!(e, VerifyFailure::Permutation { .. })), "{rest:?}");
+    let mut gates = crate::testing::constraint_failures(&gates);
+    let mut lookups = crate::testing::lookup_failures(&lookups);
+    gates.sort();
+    lookups.sort();
+    Failures { gates, lookups, copies: rest.len() }
+}
+
+/// A value no honest cell of these rows holds: far outside every range a chip checks.
+fn forged() -> Fr {
+    Fr::from(1u64 << 60)
+}
+
+/// A requantization's remainder inside the block (not an input or output) fails the rescale
+/// equation and the remainder's own range lookup on its row, and nothing else.
+#[test]
+fn whole_block_rejects_a_tampered_requant_remainder() {
+    let (config, rows) = whole_block_layout();
+    let (lane, row) = config
+        .lanes
+        .iter()
+        .find_map(|l| rows.selector_rows(&l.requant.q_requant).first().map(|&r| (l, r)))
+        .expect("a requantization");
+    let Failures { gates, lookups, copies } =
+        tampered_failures(Tamper { column: lane.rescale.remainder.z, row, value: forged() });
+    assert_eq!(gates, vec![("rescale".to_string(), "x + 2^(n-1) = q*2^n + r".to_string(), row)]);
+    // The elementwise lanes sit in the shared columns, whose first range column holds the
+    // rescale's remainder.
+    assert_eq!(lookups, vec![("block range 0".to_string(), row)]);
+    assert_eq!(copies, 0, "the remainder is copied nowhere");
+}
+
+/// A softmax probability inside the attention fails its rescale on its row and its range
+/// lookup; its copies into the head's products break too.
+#[test]
+fn whole_block_rejects_a_tampered_softmax_output() {
+    let (config, rows) = whole_block_layout();
+    let softmax = &config.attention.as_ref().expect("attention").softmax;
+    let row = *rows.selector_rows(&softmax.rescale.q_rescale).first().expect("a probability");
+    let Failures { gates, lookups, copies } =
+        tampered_failures(Tamper { column: softmax.rescale.output.z, row, value: forged() });
+    assert_eq!(gates, vec![("rescale".to_string(), "q = y + (above - below)*(e + 1)".to_string(), row)]);
+    // The softmax's rescale draws the shared columns' sixth range column for its output.
+    assert_eq!(lookups, vec![("block range 5".to_string(), row)]);
+    assert_eq!(copies, 2, "the probability and its copy into the head disagree");
+}
+
+/// A running sum of squares inside RMSNorm fails the accumulation on its row and on the
+/// next, which reads it.
+#[test]
+fn whole_block_rejects_a_tampered_rmsnorm_sum() {
+    let (config, rows) = whole_block_layout();
+    let row = *rows.selector_rows(&config.norm.q_acc).first().expect("an accumulation row");
+    let Failures { gates, lookups, copies } =
+        tampered_failures(Tamper { column: config.norm.acc, row, value: forged() });
+    let step = |r| ("norm square sum".to_string(), "acc = acc_prev + x^2".to_string(), r);
+    assert_eq!(gates, vec![step(row), step(row + 1)]);
+    assert_eq!((lookups, copies), (vec![], 0));
+}
+
+/// The Freivalds check's accumulator of a matrix product (second phase) fails the gate on
+/// its row and on the next, which reads it.
+#[test]
+fn whole_block_rejects_a_tampered_matmul_accumulator() {
+    let (config, rows) = whole_block_layout();
+    let (acc, q_y) = config.matmul.accumulator();
+    let row = *rows.selector_rows(&q_y).first().expect("an output row");
+    let Failures { gates, lookups, copies } = tampered_failures(Tamper { column: acc, row, value: forged() });
+    let step = |r| ("matmul: output horner step".to_string(), "acc = acc[-1]·r + v(y)".to_string(), r);
+    assert_eq!(gates, vec![step(row), step(row + 1)]);
+    assert_eq!((lookups, copies), (vec![], 0));
 }

@@ -7,7 +7,7 @@ use zkinfer_quantize::fixed::tables::Tables;
 
 use super::*;
 use crate::range::{limbs, RangeTableConfig};
-use crate::testing::{constraint_failures, lookup_failures, only_permutation_failures};
+use crate::testing::{constraint_failures, lookup_failures, permutation_failures};
 
 /// An element: an input copied in (`assign` computes the output) or a raw pair/witness.
 #[derive(Clone, Debug)]
@@ -400,7 +400,11 @@ fn rejects_swapped_public_outputs() {
     let instance = vec![outputs.iter().map(|&y| i128_to_fr(y)).collect()];
     let err =
         MockProver::run(17, &circuit, instance).expect("synthesis succeeds").verify().expect_err("swapped");
-    assert!(only_permutation_failures(&err), "{err:?}");
+    // Only copies break: both outputs against both instance rows.
+    assert_eq!(
+        permutation_failures(&err),
+        vec![("instance", 0, 0), ("instance", 0, 1), ("advice", 3, 0), ("advice", 3, 5)]
+    );
 }
 
 proptest! {

@@ -99,6 +99,13 @@ impl MatmulConfig {
         Self::configure_with_columns(meta, act, weight)
     }
 
+    /// The check's running accumulator and the selector of its output rows (tests that
+    /// tamper a cell inside a whole circuit).
+    #[cfg(test)]
+    pub(crate) fn accumulator(&self) -> (Column<Advice>, Selector) {
+        (self.acc, self.q_y)
+    }
+
     /// Like [`configure`](Self::configure), over activation and weight columns that other
     /// chips may share (rows the matmul does not use stay free for them). Enables equality
     /// on `act`.

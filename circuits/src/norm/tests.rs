@@ -8,7 +8,7 @@ use zkinfer_quantize::int::ops::rmsnorm;
 
 use super::*;
 use crate::range::limbs;
-use crate::testing::{constraint_failures, lookup_failures, only_permutation_failures};
+use crate::testing::{constraint_failures, lookup_failures, permutation_failures};
 
 /// The rsqrt table has 2^16 rows, so every test runs at the smallest `k` that holds it.
 const K: u32 = 17;
@@ -186,7 +186,8 @@ fn rejects_wrong_public_outputs() {
     let mut out = reference(&n, &xs);
     out[2] += 1;
     let err = run_with(&n, honest_tokens(&xs), &out).expect_err("outputs differ");
-    assert!(only_permutation_failures(&err), "{err:?}");
+    // Only copies break: output 2's cell against instance row 2.
+    assert_eq!(permutation_failures(&err), vec![("instance", 0, 2), ("advice", 5, 16)]);
 }
 
 /// A row whose mean square has `e > 0` and a nonzero normalize remainder.
@@ -299,7 +300,11 @@ fn rejects_swapped_inputs() {
     // x_1 from the caller's cells break.
     let w = witness(&n, &swapped);
     let err = run_forged(&n, &x, w);
-    assert!(only_permutation_failures(&err), "{err:?}");
+    // Only copies break: the caller's cells of x_0 and x_1 against the chip's copies.
+    assert_eq!(
+        permutation_failures(&err),
+        vec![("advice", 9, 0), ("advice", 9, 1), ("advice", 25, 0), ("advice", 25, 1)]
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use zkinfer_quantize::int::ops;
 use super::*;
 use crate::field::i128_to_fr;
 use crate::range::RangeTableConfig;
-use crate::testing::{constraint_failures, k_for, only_permutation_failures};
+use crate::testing::{constraint_failures, k_for, permutation_failures};
 
 const BITS: u32 = 16;
 const HEAD_DIM: usize = 4;
@@ -209,7 +209,11 @@ fn rejects_swapped_inputs() {
     let (w, constants) = pair(-2000, 1000, 1);
     let err = run(Job::Pair { a: 1000, b: -2000, constants, witness: w }, &outputs(&w))
         .expect_err("the copies bind a and b");
-    assert!(only_permutation_failures(&err), "{err:?}");
+    // Only copies break: the copies of a and b into the pair's row.
+    assert_eq!(
+        permutation_failures(&err),
+        vec![("advice", 7, 0), ("advice", 8, 0), ("advice", 9, 0), ("advice", 9, 1)]
+    );
 }
 
 #[test]

@@ -23,11 +23,7 @@ fn tables() -> &'static Tables {
 struct Row {
     scores: Vec<i128>,
     witness: Option<SoftmaxWitness>,
-    /// One value column (24-bit) whose head output is proved when not empty.
-    values: Vec<i128>,
 }
-
-const V_BITS: u32 = 24;
 
 #[derive(Clone, Debug)]
 struct TestConfig {
@@ -35,7 +31,6 @@ struct TestConfig {
     range_table: RangeTableConfig,
     input: Column<Advice>,
     probs: Column<Instance>,
-    heads: Column<Instance>,
 }
 
 #[derive(Clone)]
@@ -59,21 +54,18 @@ impl Circuit<Fr> for SoftmaxCircuit {
         meta.enable_equality(input);
         let probs = meta.instance_column();
         meta.enable_equality(probs);
-        let heads = meta.instance_column();
-        meta.enable_equality(heads);
-        TestConfig { softmax, range_table, input, probs, heads }
+        TestConfig { softmax, range_table, input, probs }
     }
 
     fn synthesize(&self, config: TestConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
         config.range_table.load(&mut layouter)?;
         let chip = SoftmaxChip::construct(config.softmax, tables())?;
         chip.load(&mut layouter)?;
-        let (probs, heads) = layouter.assign_region(
+        let probs = layouter.assign_region(
             || "softmax rows",
             |mut region| {
                 let mut offset = 0;
                 let mut probs = vec![];
-                let mut heads = vec![];
                 for row in &self.rows {
                     let cells = row
                         .scores
@@ -94,26 +86,11 @@ impl Circuit<Fr> for SoftmaxCircuit {
                         }
                     };
                     offset += rows(row.scores.len());
-                    if !row.values.is_empty() {
-                        let values = row
-                            .values
-                            .iter()
-                            .enumerate()
-                            .map(|(j, &v)| {
-                                region.assign_advice(config.input, offset + j, Value::known(i128_to_fr(v)))
-                            })
-                            .collect::<Vec<_>>();
-                        heads.push(chip.assign_head(&mut region, offset, &p, &values, V_BITS)?.cell());
-                        offset += head_rows(values.len(), V_BITS, crate::range::RangeLayout::DEFAULT)?;
-                    }
                     probs.extend(p.into_iter().map(|c| c.cell()));
                 }
-                Ok((probs, heads))
+                Ok(probs)
             },
         )?;
-        for (i, h) in heads.into_iter().enumerate() {
-            layouter.constrain_instance(h, config.heads, i);
-        }
         for (i, p) in probs.into_iter().enumerate() {
             layouter.constrain_instance(p, config.probs, i);
         }
@@ -122,14 +99,8 @@ impl Circuit<Fr> for SoftmaxCircuit {
 }
 
 fn run(rows: Vec<Row>, probs: Vec<i128>) -> Result<(), Vec<VerifyFailure>> {
-    run_with_heads(rows, probs, vec![])
-}
-
-fn run_with_heads(rows: Vec<Row>, probs: Vec<i128>, heads: Vec<i128>) -> Result<(), Vec<VerifyFailure>> {
     let instance = probs.into_iter().map(i128_to_fr).collect();
-    let heads = heads.into_iter().map(i128_to_fr).collect();
-    let prover =
-        MockProver::run(K, &SoftmaxCircuit { rows }, vec![instance, heads]).expect("synthesis succeeds");
+    let prover = MockProver::run(K, &SoftmaxCircuit { rows }, vec![instance]).expect("synthesis succeeds");
     prover.verify()
 }
 
@@ -209,7 +180,7 @@ fn attention_rows(q: &[i64], k: &[i64], v: &[i64], t: usize, score_shift: u32) -
         let expected: Vec<i128> = tr.probs[ti * t..=ti * t + ti].iter().map(|&p| i128::from(p)).collect();
         assert_eq!(w.probs, expected);
         probs.extend(expected);
-        rows.push(Row { scores, witness: None, values: vec![] });
+        rows.push(Row { scores, witness: None });
     }
     (rows, probs)
 }
@@ -250,7 +221,7 @@ const TAIL: usize = 3 * BLOCK_ROWS;
 
 fn forged(w: SoftmaxWitness) -> (Vec<Row>, Vec<i128>) {
     let probs = w.probs.clone();
-    (vec![Row { scores: SCORES.to_vec(), witness: Some(w), values: vec![] }], probs)
+    (vec![Row { scores: SCORES.to_vec(), witness: Some(w) }], probs)
 }
 
 fn gap_top_limb(block: usize) -> String {
@@ -296,7 +267,7 @@ fn rejects_a_wrong_exp_inside_and_beyond_the_domain() {
     assert_eq!(w.exps, vec![65536, 0]);
     let w = chip.witness_with_exps(w.max, w.gaps, vec![65536, 1]).expect("witness");
     let probs = w.probs.clone();
-    let rows = vec![Row { scores, witness: Some(w), values: vec![] }];
+    let rows = vec![Row { scores, witness: Some(w) }];
     expect_failures(rows, probs, &[format!("lookup softmax exp @ {BLOCK_ROWS}")]);
 }
 
@@ -350,7 +321,7 @@ fn rejects_a_tampered_probability() {
 fn rejects_swapped_scores() {
     let w = chip_witness(&SCORES);
     let probs = w.probs.clone();
-    let rows = vec![Row { scores: vec![SCORES[1], SCORES[0], SCORES[2]], witness: Some(w), values: vec![] }];
+    let rows = vec![Row { scores: vec![SCORES[1], SCORES[0], SCORES[2]], witness: Some(w) }];
     expect_failures(
         rows,
         probs,
@@ -363,38 +334,6 @@ fn rejects_swapped_scores() {
 
 #[test]
 fn assign_refuses_an_empty_row() {
-    let rows = vec![Row { scores: vec![], witness: None, values: vec![] }];
-    assert!(matches!(
-        MockProver::run(K, &SoftmaxCircuit { rows }, vec![vec![], vec![]]),
-        Err(Error::Synthesis)
-    ));
-}
-
-/// The four-token attention with the head output of value column 0 on every row.
-fn head_case() -> (Vec<Row>, Vec<i128>, Vec<i128>) {
-    let q = [6000, -3000, 2500, 7000, -4100, 1234, 8191, 8191];
-    let k = [5000, 1000, -7000, 3000, 4096, -4096, 100, 9000];
-    let v = [1_000_000, 2, -3_000_000, 4, 5_000_000, 6, -8_000_000, 8];
-    let t = 4;
-    let tr = attention(&q, &k, &v, shape(t, 12), tables());
-    let (mut rows, probs) = attention_rows(&q, &k, &v, t, 12);
-    for (ti, row) in rows.iter_mut().enumerate() {
-        row.values = (0..=ti).map(|s| i128::from(v[s * 2])).collect();
-    }
-    let heads = (0..t).map(|ti| i128::from(tr.heads[ti * 2])).collect();
-    (rows, probs, heads)
-}
-
-#[test]
-fn head_output_matches_the_reference() {
-    let (rows, probs, heads) = head_case();
-    assert_eq!(run_with_heads(rows, probs, heads), Ok(()));
-}
-
-#[test]
-fn head_output_of_other_values_is_rejected() {
-    let (mut rows, probs, heads) = head_case();
-    rows[3].values.swap(0, 3);
-    let err = run_with_heads(rows, probs, heads).expect_err("the head of swapped values differs");
-    assert_eq!(describe(&err), vec!["permutation".to_string()]);
+    let rows = vec![Row { scores: vec![], witness: None }];
+    assert!(matches!(MockProver::run(K, &SoftmaxCircuit { rows }, vec![vec![]]), Err(Error::Synthesis)));
 }
