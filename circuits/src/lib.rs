@@ -72,6 +72,7 @@ pub mod norm;
 pub mod plan;
 pub mod pool;
 pub mod poseidon;
+mod probe;
 pub mod product;
 pub mod range;
 pub mod requant;

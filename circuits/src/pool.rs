@@ -30,6 +30,11 @@
 //! fixed column, one lookup argument): whichever chip checks a value in it sets those on its
 //! rows, as it would in a column of its own. The caller must keep the row ranges of chips
 //! drawn after a rewind disjoint; [`crate::block`] gives them one row cursor.
+//!
+//! A deferring pool ([`ColumnPool::deferring`]) hands out range columns whose checks a
+//! range bus proves ([`crate::range::bus`]): plain advice columns with equality enabled, no
+//! lookup, fixed column or selector of their own; each checked value is copied into its
+//! check in the bus, so stacking and sharing them is sound for the same reasons.
 
 use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem};
@@ -40,6 +45,8 @@ use crate::range::{RangeConfig, RangeTableConfig};
 #[derive(Clone, Debug)]
 pub struct ColumnPool {
     shared: Option<Shared>,
+    /// Whether range checks are deferred to a bus ([`crate::range::bus`]).
+    deferred: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -55,7 +62,7 @@ impl ColumnPool {
     /// A pool that hands out a new column on every call: each chip owns its columns, and
     /// each range check has the lookup name its chip gives it.
     pub fn fresh() -> Self {
-        ColumnPool { shared: None }
+        ColumnPool { shared: None, deferred: false }
     }
 
     /// A pool whose columns are reused after every [`Self::rewind`]; its range lookups are
@@ -69,7 +76,15 @@ impl ColumnPool {
                 next_advice: 0,
                 next_range: 0,
             }),
+            deferred: false,
         }
+    }
+
+    /// This pool, its range columns deferring their checks to a bus when `deferred`
+    /// ([`RangeConfig::deferred`]: plain advice columns with equality, no lookup of their
+    /// own).
+    pub fn deferring(self, deferred: bool) -> Self {
+        ColumnPool { deferred, ..self }
     }
 
     /// Starts handing out the pool's columns from the first again, for a chip that uses rows
@@ -110,23 +125,29 @@ impl ColumnPool {
         std::array::from_fn(|_| self.advice(meta, equality))
     }
 
-    /// The next range-check column over `table`; its lookup is called `name` in a fresh pool.
+    /// The next range-check column over `table`; its lookup is called `name` in a fresh pool
+    /// (a deferring pool's columns have no lookup of their own).
     pub fn range(
         &mut self,
         meta: &mut ConstraintSystem<Fr>,
         name: &str,
         table: RangeTableConfig,
     ) -> RangeConfig {
-        match &mut self.shared {
-            None => {
-                let z = meta.advice_column();
+        let deferred = self.deferred;
+        let declare = |meta: &mut ConstraintSystem<Fr>, name: &str| {
+            let z = meta.advice_column();
+            if deferred {
+                RangeConfig::deferred(meta, z, table)
+            } else {
                 RangeConfig::configure(meta, name, z, table)
             }
+        };
+        match &mut self.shared {
+            None => declare(meta, name),
             Some(s) => {
                 if s.next_range == s.ranges.len() {
-                    let z = meta.advice_column();
                     let lookup = format!("{} range {}", s.name, s.ranges.len());
-                    s.ranges.push(RangeConfig::configure(meta, &lookup, z, table));
+                    s.ranges.push(declare(meta, &lookup));
                 }
                 s.next_range += 1;
                 s.ranges[s.next_range - 1]

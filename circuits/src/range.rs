@@ -1,5 +1,8 @@
 //! Range checks by limb decomposition: `0 ≤ v < 2^bits` and `−2^(bits−1) ≤ v < 2^(bits−1)`.
 //!
+//! A column's checks run in place, as below, or are deferred to a [`bus`] that proves them
+//! in columns of its own and copies each value in ([`RangeCheck`]).
+//!
 //! # Limb width
 //!
 //! A value is split into `L`-bit limbs, each looked up in a table of `(limb, width)` pairs
@@ -55,6 +58,8 @@ use halo2_proofs::plonk::{
 use halo2_proofs::poly::Rotation;
 
 use crate::field::{pow2, shr_bits, AssignedFr};
+
+pub mod bus;
 
 /// Bits per limb of the default table (chips on their own, the head circuit).
 pub const LIMB_BITS: u32 = 8;
@@ -212,12 +217,34 @@ impl RangeTableConfig {
     }
 }
 
-/// Columns, selectors, the `range end` gate and the named limb lookup of one range-check
-/// column (see the [module docs](self) for the layout).
+/// One range-check column: the advice column `z` whose rows hold checked values, and how
+/// their checks are proven — in place (see the [module docs](self) for the layout), or
+/// deferred to a [`bus`] that copies each value into a range column of its own.
 #[derive(Clone, Copy, Debug)]
 pub struct RangeConfig {
-    /// The running sum; its first row holds the checked value.
+    /// The running sum (in place) or the value alone (deferred); the first row of a check
+    /// holds the checked value.
     pub z: Column<Advice>,
+    /// How the checks of `z` are proven.
+    pub check: RangeCheck,
+    /// The shared table.
+    pub table: RangeTableConfig,
+}
+
+/// How the checks of a [`RangeConfig`]'s column are proven.
+#[derive(Clone, Copy, Debug)]
+pub enum RangeCheck {
+    /// The limbs run down `z` itself, under a limb lookup of the column's own.
+    InPlace(InPlace),
+    /// `z` holds the value only: [`bus::RangeBusConfig`] checks it in its own columns and
+    /// copies it back (equality is enabled on `z`).
+    Deferred,
+}
+
+/// The fixed columns, selectors, `range end` gate and named limb lookup of a column whose
+/// checks run in place.
+#[derive(Clone, Copy, Debug)]
+pub struct InPlace {
     /// `2^(bits−1)` on the first row of a signed check, else 0.
     pub offset: Column<Fixed>,
     /// Width of the limb decomposed on this row.
@@ -227,8 +254,6 @@ pub struct RangeConfig {
     /// The rows' ends: `q_end` (enables `z = 0`) in the layout with a zero row, the `next`
     /// column (`2^L` below a limb with a successor) in the compact one.
     pub end: RangeEnd,
-    /// The shared table.
-    pub table: RangeTableConfig,
 }
 
 /// How a [`RangeConfig`]'s checks end (see the [module docs](self)).
@@ -298,7 +323,15 @@ impl RangeConfig {
             vec![(limb, table.value), (q * width, table.width)]
         });
 
-        RangeConfig { z, offset, width, q_limb, end, table }
+        RangeConfig { z, check: RangeCheck::InPlace(InPlace { offset, width, q_limb, end }), table }
+    }
+
+    /// Declares `z` as a column whose checks a [`bus::RangeBusConfig`] proves (enabling
+    /// equality on it): the caller's gates read the values in `z`, the bus copies each into
+    /// a check of its own.
+    pub fn deferred(meta: &mut ConstraintSystem<Fr>, z: Column<Advice>, table: RangeTableConfig) -> Self {
+        meta.enable_equality(z);
+        RangeConfig { z, check: RangeCheck::Deferred, table }
     }
 }
 
@@ -346,7 +379,9 @@ impl RangeChip {
         self.assign(region, offset, v, bits, pow2(bits - 1))
     }
 
-    fn assign<'v>(
+    /// Proves `0 ≤ v + shift < 2^bits` (see [`Self::assign_unsigned`] and
+    /// [`Self::assign_signed`]).
+    pub(crate) fn assign<'v>(
         &self,
         region: &mut Region<'_, Fr>,
         offset: usize,
@@ -358,26 +393,45 @@ impl RangeChip {
             return Err(Error::Synthesis);
         }
         let cfg = &self.config;
+        match cfg.check {
+            RangeCheck::InPlace(place) => Self::assign_in_place(cfg, &place, region, offset, v, bits, shift),
+            RangeCheck::Deferred => {
+                let cell = region.assign_advice(cfg.z, offset, v);
+                bus::defer(bus::Pending { cell: cell.cell(), value: v, bits, shift })?;
+                Ok(cell)
+            }
+        }
+    }
+
+    fn assign_in_place<'v>(
+        cfg: &RangeConfig,
+        place: &InPlace,
+        region: &mut Region<'_, Fr>,
+        offset: usize,
+        v: Value<Fr>,
+        bits: u32,
+        shift: Fr,
+    ) -> Result<AssignedFr<'v>, Error> {
         let limb = cfg.limb_bits();
         let n = limbs(bits, limb);
         let shifted = v.map(|v| v + shift);
         let first = region.assign_advice(cfg.z, offset, v);
         for i in 0..n {
             let row = offset + i;
-            cfg.q_limb.enable(region, row)?;
+            place.q_limb.enable(region, row)?;
             let width = if i + 1 == n { bits - limb * (n as u32 - 1) } else { limb };
-            region.assign_fixed(cfg.width, row, Fr::from(u64::from(width)));
-            if let RangeEnd::Compact(next) = cfg.end {
+            region.assign_fixed(place.width, row, Fr::from(u64::from(width)));
+            if let RangeEnd::Compact(next) = place.end {
                 let successor = if i + 1 < n { pow2(limb) } else { Fr::ZERO };
                 region.assign_fixed(next, row, successor);
             }
             if i == 0 {
-                region.assign_fixed(cfg.offset, row, shift);
+                region.assign_fixed(place.offset, row, shift);
             } else {
                 region.assign_advice(cfg.z, row, shifted.map(|s| shr_bits(s, limb * i as u32)));
             }
         }
-        match cfg.end {
+        match place.end {
             // The final row is zero for an honest value; a value out of range leaves its
             // excess in the top limb, which the lookup then rejects. With no limbs the
             // final row is the value's own row.
@@ -391,8 +445,8 @@ impl RangeChip {
             // limbs, the value's own row is looked up with width 0 (`next` there is 0).
             RangeEnd::Compact(_) => {
                 if n == 0 {
-                    cfg.q_limb.enable(region, offset)?;
-                    region.assign_fixed(cfg.width, offset, Fr::ZERO);
+                    place.q_limb.enable(region, offset)?;
+                    region.assign_fixed(place.width, offset, Fr::ZERO);
                 }
             }
         }

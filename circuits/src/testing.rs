@@ -1,14 +1,8 @@
-//! Test helpers: the failures a `MockProver` reports, reduced to names and rows, and a
-//! value-free synthesis that records the rows a chip assigns.
+//! Test helpers: the failures a `MockProver` reports, reduced to names and rows, and
+//! ([`LastRows`]) a value-free synthesis that records the rows a chip assigns.
 
-use std::collections::HashMap;
-
-use halo2_proofs::circuit::Value;
 use halo2_proofs::dev::{FailureLocation, VerifyFailure};
-use halo2_proofs::halo2curves::bn256::Fr;
-use halo2_proofs::plonk::{
-    Advice, Any, Assigned, Assignment, Challenge, Column, Error, Fixed, Instance, Selector,
-};
+use halo2_proofs::plonk::Any;
 
 /// The row a failure points at (the offset inside its region; halo2-axiom's
 /// `SimpleFloorPlanner` starts every region at row 0, so this is the absolute row).
@@ -84,61 +78,4 @@ pub(crate) fn permutation_failures(failures: &[VerifyFailure]) -> Vec<(&'static 
     out
 }
 
-/// An `Assignment` that keeps no values, as keygen's pass without witnesses sees the
-/// circuit; it records the last row assigned in each advice column and the rows each
-/// selector is enabled on.
-#[derive(Default)]
-pub(crate) struct LastRows {
-    advice: HashMap<usize, usize>,
-    selectors: HashMap<usize, Vec<usize>>,
-}
-
-impl LastRows {
-    /// The rows `selector` is enabled on, in the order they were enabled.
-    pub(crate) fn selector_rows(&self, selector: &Selector) -> &[usize] {
-        self.selectors.get(&selector.index()).map_or(&[], Vec::as_slice)
-    }
-
-    /// The last row assigned in any advice column but those with the indices in `skip`.
-    pub(crate) fn last_row_except(&self, skip: &[usize]) -> Option<usize> {
-        self.advice.iter().filter(|(c, _)| !skip.contains(c)).map(|(_, &r)| r).max()
-    }
-}
-
-impl Assignment<Fr> for LastRows {
-    fn enter_region<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
-    fn annotate_column<A: FnOnce() -> AR, AR: Into<String>>(&mut self, _: A, _: Column<Any>) {}
-    fn exit_region(&mut self) {}
-    fn enable_selector<A: FnOnce() -> AR, AR: Into<String>>(
-        &mut self,
-        _: A,
-        selector: &Selector,
-        row: usize,
-    ) -> Result<(), Error> {
-        self.selectors.entry(selector.index()).or_default().push(row);
-        Ok(())
-    }
-    fn query_instance(&self, _: Column<Instance>, _: usize) -> Result<Value<Fr>, Error> {
-        Ok(Value::unknown())
-    }
-    fn assign_advice<'v>(
-        &mut self,
-        column: Column<Advice>,
-        row: usize,
-        _: Value<Assigned<Fr>>,
-    ) -> Value<&'v Assigned<Fr>> {
-        let last = self.advice.entry(column.index()).or_default();
-        *last = (*last).max(row);
-        Value::unknown()
-    }
-    fn assign_fixed(&mut self, _: Column<Fixed>, _: usize, _: Assigned<Fr>) {}
-    fn copy(&mut self, _: Column<Any>, _: usize, _: Column<Any>, _: usize) {}
-    fn fill_from_row(&mut self, _: Column<Fixed>, _: usize, _: Value<Assigned<Fr>>) -> Result<(), Error> {
-        Ok(())
-    }
-    fn get_challenge(&self, _: Challenge) -> Value<Fr> {
-        Value::unknown()
-    }
-    fn push_namespace<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
-    fn pop_namespace(&mut self, _: Option<String>) {}
-}
+pub(crate) use crate::probe::LastRows;

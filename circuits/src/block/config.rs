@@ -11,6 +11,7 @@ use crate::norm::NormConfig;
 use crate::pool::ColumnPool;
 use crate::poseidon::{PoseidonChip, PoseidonConfig};
 use crate::product::ProductConfig;
+use crate::range::bus::RangeBusConfig;
 use crate::range::RangeTableConfig;
 use crate::requant::RequantConfig;
 use crate::rescale::RescaleConfig;
@@ -86,6 +87,9 @@ pub struct BlockConfig {
     pub poseidon: PoseidonConfig,
     /// Causal attention, in the shared columns, in chunks with the attention half.
     pub attention: Option<AttentionConfig>,
+    /// The range bus every range check is copied into, when the shape has one
+    /// ([`BlockShape::range_bus`]); otherwise each range column checks in place.
+    pub range_bus: Option<RangeBusConfig>,
 }
 
 impl BlockConfig {
@@ -95,14 +99,16 @@ impl BlockConfig {
         let instance = meta.instance_column();
         meta.enable_equality(instance);
         let matmul = MatmulConfig::configure(meta, shape.t.max(1), shape.matmul_lanes.max(1));
-        let mut fresh = ColumnPool::fresh();
+        let deferred = shape.range_bus > 0;
+        let mut fresh = ColumnPool::fresh().deferring(deferred);
         let own = shape.own_lanes();
         let mut lanes: Vec<ElemLane> = (0..own)
             .map(|i| ElemLane::configure_in(meta, &mut fresh, range_table, i == 0 && shape.mlp, shape.k))
             .collect();
         // RMSNorm, the attention and Poseidon stack in one shared set of columns (or, when
         // the shape says so, each owns its columns).
-        let mut pool = if shape.stacked { ColumnPool::shared("block") } else { ColumnPool::fresh() };
+        let pool = if shape.stacked { ColumnPool::shared("block") } else { ColumnPool::fresh() };
+        let mut pool = pool.deferring(deferred);
         let norm_rescale = RescaleConfig::configure_in(meta, &mut pool, range_table);
         let (x, y) = (pool.advice(meta, false), pool.advice(meta, false));
         let rsqrt = LookupConfig::configure_for_in(meta, &mut pool, "rsqrt", x, y, RSQRT_POINTS, shape.k);
@@ -123,6 +129,8 @@ impl BlockConfig {
                 lanes.push(ElemLane::configure_in(meta, &mut pool, range_table, silu, shape.k));
             }
         }
-        BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention }
+        let range_bus = deferred
+            .then(|| RangeBusConfig::configure(meta, "block range bus", shape.range_bus, range_table));
+        BlockConfig { shape, range_table, instance, matmul, lanes, norm, poseidon, attention, range_bus }
     }
 }

@@ -34,10 +34,14 @@
 //! rescale) in either range layout ([`crate::range::RangeLayout`]), the fewest matmul weight
 //! lanes that fit and every split of the elementwise lanes (none of their own when all fit
 //! in the shared columns), and keeps the layout that [`crate::cost`]'s measured cost model
-//! finds cheapest. Below
+//! finds cheapest — with each chip's range checks in range columns of its own, or copied
+//! into a range bus of as many columns as their rows need ([`crate::range::bus`];
+//! [`RangeCensus`] counts them), which trades each chip's range lookups, fixed columns and
+//! selectors for a copy constraint per value. Below
 //! `k = 17` the 2^16-point nonlinearity tables fold into 2 or 4 output columns per row
 //! ([`crate::lookup`]), so a small block proves at `k = 15`.
 
+mod census;
 mod config;
 mod consts;
 mod cursor;
@@ -45,6 +49,7 @@ mod shape;
 mod synth;
 pub(crate) mod wire;
 
+pub use census::RangeCensus;
 pub use config::{BlockConfig, ElemLane};
 pub use consts::{AttnConsts, BlockConsts, Linear, MlpConsts, Part};
 pub use cursor::Lanes;
@@ -165,8 +170,19 @@ impl Circuit<Fr> for BlockCircuit {
             Some(v) => Value::known(v.as_slice()),
             None => Value::unknown(),
         };
-        let phase1 = layouter
-            .assign_region(|| "block", |mut region| synth::Synth::new(&config, c).run(&mut region, input))?;
+        let phase1 = layouter.assign_region(
+            || "block",
+            |mut region| {
+                let (phase1, checks) =
+                    crate::range::bus::collect(|| synth::Synth::new(&config, c).run(&mut region, input))?;
+                match &config.range_bus {
+                    Some(bus) => bus.assign(&mut region, usable_rows(self.shape.k), self.shape.k, &checks)?,
+                    None if checks.is_empty() => {}
+                    None => return Err(Error::Synthesis),
+                }
+                Ok(phase1)
+            },
+        )?;
         layouter.next_phase();
         let matmul = MatmulChip::construct(config.matmul.clone());
         for product in &phase1.products {

@@ -7,6 +7,7 @@ use crate::product::SwigluChip;
 use crate::range::{range_rows, RangeLayout, RangeTableConfig, LIMB_BITS, MAX_LIMB_BITS};
 use crate::rope::RopeChip;
 
+use super::census::RangeCensus;
 use super::consts::{BlockConsts, Linear};
 
 /// Smallest `k`: the 2^16-point nonlinearity tables fold four times into 2^14 rows and need
@@ -60,6 +61,10 @@ pub struct BlockShape {
     /// Whether range checks end on their top limb rather than in a zero row
     /// ([`RangeLayout::compact`]); shapes from before read `false`.
     pub compact_ranges: bool,
+    /// Columns of the range bus ([`crate::range::bus`]) that every range check of the chunk
+    /// is copied into, or 0 when each chip checks its values in range columns of its own
+    /// (shapes from before read 0).
+    pub range_bus: usize,
 }
 
 impl Default for BlockShape {
@@ -75,6 +80,7 @@ impl Default for BlockShape {
             matmul_lanes: MATMUL_LANES,
             limb_bits: LIMB_BITS,
             compact_ranges: false,
+            range_bus: 0,
         }
     }
 }
@@ -170,8 +176,9 @@ impl BlockShape {
     /// with the same columns costs twice as much per step of `k`), or a shape too tall for
     /// any `k` the search tries (`k = MAX_K + 1`) when none fits.
     pub fn of(c: &BlockConsts) -> Self {
+        let census = RangeCensus::of(c).ok();
         (MIN_K..=MAX_K)
-            .map(|k| Self::candidates_at(c, k))
+            .map(|k| Self::candidates_counted(c, k, census.as_ref()))
             .filter(|at_k| !at_k.is_empty())
             .take(2)
             .flatten()
@@ -189,6 +196,7 @@ impl BlockShape {
                 matmul_lanes: MATMUL_LANE_CHOICES[MATMUL_LANE_CHOICES.len() - 1],
                 limb_bits: MAX_LIMB_BITS,
                 compact_ranges: true,
+                range_bus: 0,
             })
     }
 
@@ -196,7 +204,8 @@ impl BlockShape {
     /// [`MAX_K`] ([`BlockShape::candidates_at`]): what a chooser by another cost, e.g.
     /// [`crate::cost::Layout::total_seconds`], would weigh.
     pub fn candidates(c: &BlockConsts) -> Vec<Self> {
-        (MIN_K..=MAX_K).flat_map(|k| Self::candidates_at(c, k)).collect()
+        let census = RangeCensus::of(c).ok();
+        (MIN_K..=MAX_K).flat_map(|k| Self::candidates_counted(c, k, census.as_ref())).collect()
     }
 
     /// The layouts of the chunk with constants `c` at `2^k` rows (none when a group does not
@@ -208,6 +217,12 @@ impl BlockShape {
     /// lanes of their own as the elementwise work then needs (a lane is 9 advice columns) —
     /// or none, when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
     pub fn candidates_at(c: &BlockConsts, k: u32) -> Vec<Self> {
+        Self::candidates_counted(c, k, RangeCensus::of(c).ok().as_ref())
+    }
+
+    /// [`BlockShape::candidates_at`] with the chunk's range checks already counted (`None`:
+    /// no layout with a range bus).
+    fn candidates_counted(c: &BlockConsts, k: u32, census: Option<&RangeCensus>) -> Vec<Self> {
         let mut out = vec![];
         let limb = limb_bits_for(k);
         if RangeTableConfig::rows_for(limb) > usable_rows(k) {
@@ -222,13 +237,25 @@ impl BlockShape {
             };
             let rows = RowCounts::with(c, layout, lanes);
             let fit = |stacked, pool, own| Self::fit(c, &rows, k, layout, lanes, stacked, pool, own);
-            out.extend(
-                std::iter::once(fit(false, 0, true))
-                    .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
-                    .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
-                    .flatten()
-                    .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked()),
-            );
+            let in_place: Vec<Self> = std::iter::once(fit(false, 0, true))
+                .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
+                .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
+                .flatten()
+                .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked())
+                .collect();
+            // The same layouts with every range check copied into a bus of as many columns
+            // as its rows need (the chips keep their rows).
+            let bus = match (in_place.is_empty(), census) {
+                (false, Some(census)) => Some(census.rows(layout)).filter(|&r| r > 0),
+                _ => None,
+            };
+            let with_bus: Vec<Self> = bus
+                .map(|r| r.div_ceil(budget(k)))
+                .into_iter()
+                .flat_map(|n| in_place.iter().map(move |s| BlockShape { range_bus: n, ..*s }))
+                .collect();
+            out.extend(in_place);
+            out.extend(with_bus);
         }
         out
     }
@@ -280,6 +307,7 @@ impl BlockShape {
             matmul_lanes,
             limb_bits: layout.limb_bits,
             compact_ranges: layout.compact,
+            range_bus: 0,
         })
     }
 

@@ -117,7 +117,7 @@ fn mlp_half_rejects_a_wrong_output_commitment() {
     out[5] += 1;
     let err = mock(Part::Mlp, &f.trace.resid_mid, &out).expect_err("the output differs");
     // Only the output commitment's cell against instance row 1.
-    assert_eq!(crate::testing::permutation_failures(&err), vec![("instance", 0, 1), ("advice", 6, 4805)]);
+    assert_eq!(crate::testing::permutation_failures(&err), vec![("instance", 0, 1), ("advice", 6, 4549)]);
     let _ = &f.input;
 }
 
@@ -177,20 +177,29 @@ fn tiny_block_columns_and_lookups_stay_within_budget() {
     let rows = RowCounts::of(&c, &shape);
     assert!(shape.stacked, "the tiny block stacks RMSNorm, Poseidon and the attention");
     assert!(rows.elem.max(rows.tallest_fixed_group(true)) < usable_rows(shape.k));
-    let mut cs = ConstraintSystem::<Fr>::default();
-    BlockConfig::configure(&mut cs, shape);
-    let (advice, lookups) = (cs.num_advice_columns(), cs.lookups().len());
-    eprintln!(
-        "tiny block: {shape:?} {rows:?}: {advice} advice columns, {lookups} lookups, degree {}",
-        cs.degree()
-    );
-    // The matmul's 6 and the shared columns of RMSNorm, Poseidon and the attention (as wide as
-    // the softmax, with its folded exp and recip tables, 8 range lookups and each table's
-    // lookup), the elementwise lanes with SiLU drawn from those same columns: 41 advice and 14
-    // lookups (62 and 18 when lane 0 had columns of its own).
-    assert!(advice <= 41, "{advice} advice columns");
-    assert!(lookups <= 14, "{lookups} lookup arguments");
-    assert_eq!(cs.degree(), 5);
+    let columns = |shape: BlockShape| {
+        let mut cs = ConstraintSystem::<Fr>::default();
+        BlockConfig::configure(&mut cs, shape);
+        (cs.num_advice_columns(), cs.lookups().len(), cs.degree())
+    };
+    let (advice, lookups, degree) = columns(shape);
+    eprintln!("tiny block: {shape:?} {rows:?}: {advice} advice columns, {lookups} lookups, degree {degree}");
+    // Its range checks (42,480 rows at 13-bit limbs, compact) fill two bus columns of 2^15
+    // rows; every other range column is a plain advice column copied into the bus.
+    assert_eq!(shape.range_bus, 2, "{shape:?}");
+    // The matmul's 6, the shared columns of RMSNorm, Poseidon and the attention (as wide as
+    // the softmax, with its folded exp and recip tables), the elementwise lanes drawn from
+    // those same columns, and the bus: 43 advice and 8 lookups — one per nonlinearity table
+    // and exponent table, two for the bus — where checking in place took 41 and 14.
+    assert!(advice <= 43, "{advice} advice columns");
+    assert!(lookups <= 8, "{lookups} lookup arguments");
+    assert_eq!(degree, 5);
+    let in_place = BlockShape { range_bus: 0, ..shape };
+    assert_eq!(columns(in_place).1, 14);
+    // Fewer commitments for the aggregation verifier, and cheaper to prove by the cost model.
+    let (bus, own) = (shape.layout(), in_place.layout());
+    assert!(bus.points() + 20 <= own.points(), "{} vs {}", bus.points(), own.points());
+    assert!(bus.prove_seconds() < own.prove_seconds());
 }
 
 #[test]
@@ -228,7 +237,7 @@ fn lanes_leave_room_for_swiglu_on_lane_0() {
 #[test]
 fn stacking_saves_columns_and_lookups_at_the_same_k() {
     use halo2_proofs::plonk::ConstraintSystem;
-    let shape = BlockShape::of(&consts(Part::Both));
+    let shape = BlockShape { range_bus: 0, ..BlockShape::of(&consts(Part::Both)) };
     let count = |shape: BlockShape| {
         let mut cs = ConstraintSystem::<Fr>::default();
         BlockConfig::configure(&mut cs, shape);
@@ -246,7 +255,13 @@ fn stacking_saves_columns_and_lookups_at_the_same_k() {
 #[test]
 fn lanes_in_the_shared_columns_match_the_integer_reference() {
     let c = consts(Part::Both);
-    let shape = BlockShape { pool_lanes: 3, elem_lanes: 1, compact_ranges: false, ..BlockShape::of(&c) };
+    let shape = BlockShape {
+        pool_lanes: 3,
+        elem_lanes: 1,
+        compact_ranges: false,
+        range_bus: 0,
+        ..BlockShape::of(&c)
+    };
     assert!(shape.stacked && shape.limb_bits == 13, "{shape:?}");
     assert_honest_and_rejects_another_input(shape, 3);
     let mut cs = halo2_proofs::plonk::ConstraintSystem::<Fr>::default();
@@ -376,8 +391,8 @@ struct Failures {
     gates: Vec<(String, String, usize)>,
     /// `(lookup, row)` of every failed lookup.
     lookups: Vec<(String, usize)>,
-    /// Broken copy constraints.
-    copies: usize,
+    /// `(column kind, column, row)` of every broken copy constraint.
+    copies: Vec<(&'static str, usize, usize)>,
 }
 
 /// The failures of the whole block run honestly on the fixture but for `tamper`.
@@ -398,7 +413,31 @@ fn tampered_failures(tamper: Tamper) -> Failures {
     let mut lookups = crate::testing::lookup_failures(&lookups);
     gates.sort();
     lookups.sort();
-    Failures { gates, lookups, copies: rest.len() }
+    Failures { gates, lookups, copies: crate::testing::permutation_failures(&rest) }
+}
+
+/// The copy between the chip's cell `(column, row)` and its check in the range bus is the
+/// one broken: exactly that cell and one cell of a bus column.
+fn assert_bus_copy(config: &BlockConfig, copies: &[(&'static str, usize, usize)], cell: (usize, usize)) {
+    let bus: Vec<usize> =
+        config.range_bus.as_ref().expect("a range bus").columns.iter().map(|c| c.z.index()).collect();
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(copies.contains(&("advice", cell.0, cell.1)), "{copies:?}");
+    assert!(copies.iter().any(|&(kind, c, _)| kind == "advice" && bus.contains(&c)), "{copies:?}");
+}
+
+/// A running sum inside the range bus (the second limb of its first check, the block's
+/// first input value) fails the limb lookups that read it, on the bus's rows.
+#[test]
+fn whole_block_rejects_a_tampered_range_bus_limb() {
+    let (config, _) = whole_block_layout();
+    let bus = config.range_bus.as_ref().expect("a range bus");
+    let Failures { gates, lookups, copies } =
+        tampered_failures(Tamper { column: bus.columns[0].z, row: 1, value: forged() });
+    // Row 0 reads `z₁` as the limb below its own, row 1 as its own limb.
+    let name = "block range bus 0".to_string();
+    assert_eq!(lookups, vec![(name.clone(), 0), (name, 1)]);
+    assert_eq!((gates, copies), (vec![], vec![]));
 }
 
 /// A value no honest cell of these rows holds: far outside every range a chip checks.
@@ -407,7 +446,7 @@ fn forged() -> Fr {
 }
 
 /// A requantization's remainder inside the block (not an input or output) fails the rescale
-/// equation and the remainder's own range lookup on its row, and nothing else.
+/// equation on its row and its copy into the range bus, and nothing else.
 #[test]
 fn whole_block_rejects_a_tampered_requant_remainder() {
     let (config, rows) = whole_block_layout();
@@ -419,14 +458,14 @@ fn whole_block_rejects_a_tampered_requant_remainder() {
     let Failures { gates, lookups, copies } =
         tampered_failures(Tamper { column: lane.rescale.remainder.z, row, value: forged() });
     assert_eq!(gates, vec![("rescale".to_string(), "x + 2^(n-1) = q*2^n + r".to_string(), row)]);
-    // The elementwise lanes sit in the shared columns, whose first range column holds the
-    // rescale's remainder.
-    assert_eq!(lookups, vec![("block range 0".to_string(), row)]);
-    assert_eq!(copies, 0, "the remainder is copied nowhere");
+    // Its range check sits in the bus, which holds the honest remainder: the copy between
+    // the two breaks, and nothing else does.
+    assert_eq!(lookups, vec![]);
+    assert_bus_copy(&config, &copies, (lane.rescale.remainder.z.index(), row));
 }
 
-/// A softmax probability inside the attention fails its rescale on its row and its range
-/// lookup; its copies into the head's products break too.
+/// A softmax probability inside the attention fails its rescale on its row, and its copies
+/// (to its range check and into the head's products) break.
 #[test]
 fn whole_block_rejects_a_tampered_softmax_output() {
     let (config, rows) = whole_block_layout();
@@ -435,9 +474,11 @@ fn whole_block_rejects_a_tampered_softmax_output() {
     let Failures { gates, lookups, copies } =
         tampered_failures(Tamper { column: softmax.rescale.output.z, row, value: forged() });
     assert_eq!(gates, vec![("rescale".to_string(), "q = y + (above - below)*(e + 1)".to_string(), row)]);
-    // The softmax's rescale draws the shared columns' sixth range column for its output.
-    assert_eq!(lookups, vec![("block range 5".to_string(), row)]);
-    assert_eq!(copies, 2, "the probability and its copy into the head disagree");
+    // Its range check is in the bus; the probability's copy cycle (its check in the bus, its
+    // use in the head) breaks at the tampered cell and at the cell before it in the cycle.
+    assert_eq!(lookups, vec![]);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(copies.contains(&("advice", softmax.rescale.output.z.index(), row)), "{copies:?}");
 }
 
 /// A running sum of squares inside RMSNorm fails the accumulation on its row and on the
@@ -450,7 +491,7 @@ fn whole_block_rejects_a_tampered_rmsnorm_sum() {
         tampered_failures(Tamper { column: config.norm.acc, row, value: forged() });
     let step = |r| ("norm square sum".to_string(), "acc = acc_prev + x^2".to_string(), r);
     assert_eq!(gates, vec![step(row), step(row + 1)]);
-    assert_eq!((lookups, copies), (vec![], 0));
+    assert_eq!((lookups, copies), (vec![], vec![]));
 }
 
 /// The Freivalds check's accumulator of a matrix product (second phase) fails the gate on
@@ -463,5 +504,23 @@ fn whole_block_rejects_a_tampered_matmul_accumulator() {
     let Failures { gates, lookups, copies } = tampered_failures(Tamper { column: acc, row, value: forged() });
     let step = |r| ("matmul: output horner step".to_string(), "acc = acc[-1]·r + v(y)".to_string(), r);
     assert_eq!(gates, vec![step(row), step(row + 1)]);
-    assert_eq!((lookups, copies), (vec![], 0));
+    assert_eq!((lookups, copies), (vec![], vec![]));
+}
+
+/// The census counts exactly the checks the bus receives: the rows they fill in the bus's
+/// columns, less what a column leaves unused when the next check does not fit it.
+#[test]
+fn the_range_census_counts_the_checks_the_bus_receives() {
+    let c = consts(Part::Both);
+    let census = RangeCensus::of(&c).expect("census");
+    let (config, rows) = whole_block_layout();
+    let layout = config.shape.range_layout();
+    let bus = config.range_bus.as_ref().expect("a range bus");
+    let used: usize = bus.columns.iter().map(|col| rows.last_row(col.z.index()).map_or(0, |r| r + 1)).sum();
+    let total = census.rows(layout);
+    let widest = census.widths.keys().map(|&b| crate::range::range_rows(b, layout)).max().unwrap_or(0);
+    assert!(used <= total && total < used + widest * bus.columns.len(), "{used} rows used, {total} counted");
+    // Every input value is checked at the residual width.
+    let t_d = c.t * c.config.hidden_size;
+    assert!(census.widths.get(&c.resid.bits).is_some_and(|&n| n >= t_d), "{census:?}");
 }

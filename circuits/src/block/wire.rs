@@ -9,6 +9,8 @@ use crate::range::{LIMB_BITS, MAX_LIMB_BITS};
 pub const MAX_SHAPE_TOKENS: usize = 4096;
 /// Most elementwise lanes of their own a shape may declare (9 advice columns each).
 pub const MAX_ELEM_LANES: usize = 256;
+/// Most range-bus columns a shape may declare (each an advice column with its own lookup).
+pub const MAX_RANGE_BUS: usize = 256;
 
 fn default_matmul_lanes() -> usize {
     MATMUL_LANES
@@ -62,6 +64,8 @@ pub(super) struct WireShape {
     limb_bits: u32,
     #[serde(default)]
     compact_ranges: bool,
+    #[serde(default)]
+    range_bus: usize,
 }
 
 impl TryFrom<WireShape> for BlockShape {
@@ -78,6 +82,10 @@ impl TryFrom<WireShape> for BlockShape {
                 (1..=max_lanes).contains(&w.matmul_lanes),
                 format!("{} matmul lanes (1 to {max_lanes})", w.matmul_lanes),
             ),
+            (
+                w.range_bus <= MAX_RANGE_BUS,
+                format!("{} range bus columns (at most {MAX_RANGE_BUS})", w.range_bus),
+            ),
         ];
         refuse_first("block", common_checks(w.t, w.elem_lanes, w.k, w.limb_bits).into_iter().chain(own))?;
         Ok(BlockShape {
@@ -91,6 +99,7 @@ impl TryFrom<WireShape> for BlockShape {
             matmul_lanes: w.matmul_lanes,
             limb_bits: w.limb_bits,
             compact_ranges: w.compact_ranges,
+            range_bus: w.range_bus,
         })
     }
 }
@@ -111,6 +120,7 @@ mod tests {
         let s: BlockShape = serde_json::from_str(OLD).expect("an old shape");
         assert_eq!((s.limb_bits, s.matmul_lanes), (LIMB_BITS, MATMUL_LANES));
         assert!(!s.compact_ranges, "shapes from before end their range checks in a zero row");
+        assert_eq!(s.range_bus, 0, "shapes from before check their ranges in place");
         let back: BlockShape =
             serde_json::from_str(&serde_json::to_string(&s).expect("writes")).expect("reads");
         assert_eq!(back, s);
@@ -128,6 +138,7 @@ mod tests {
             ("limb_bits", "0", "range limbs"),
             ("matmul_lanes", "0", "matmul lanes"),
             ("matmul_lanes", "1000000000", "matmul lanes"),
+            ("range_bus", "1000000000", "range bus"),
         ] {
             let err = serde_json::from_str::<BlockShape>(&with(field, value)).expect_err(field).to_string();
             assert!(err.contains(needle), "{field} = {value}: {err}");
