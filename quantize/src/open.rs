@@ -40,31 +40,25 @@ pub fn is_quantized(path: &Path) -> Result<bool, LoadError> {
     Ok(path.is_file() && &magic(path)? == MAGIC)
 }
 
-/// Opens an HF folder or a GGUF file.
+/// Opens an HF folder or a GGUF file, with its tokenizer when it has one. A tokenizer that
+/// is there but cannot be built exactly (an unsupported GGUF tokenizer kind or
+/// pre-tokenizer, a malformed vocabulary) is an error, never replaced by another.
 pub fn open_float(path: &Path) -> Result<FloatModel, Error> {
     if path.is_dir() {
         let source = Box::new(HfModel::open(path)?);
-        let tokenizer = if path.join("vocab.json").is_file() && path.join("merges.txt").is_file() {
-            Some(Tokenizer::from_hf_dir(path)?)
-        } else {
-            None
-        };
+        let has_json = path.join("tokenizer.json").is_file();
+        let tokenizer =
+            if has_json || (path.join("vocab.json").is_file() && path.join("merges.txt").is_file()) {
+                Some(Tokenizer::from_hf_dir(path)?)
+            } else {
+                None
+            };
         return Ok(FloatModel { source, tokenizer, kind: "hf" });
     }
     let m = magic(path)?;
     if &m[..4] == b"GGUF" {
         let g = GgufModel::open(path)?;
-        let tokenizer = match g.tokenizer_data() {
-            Some(td) if td.model == "gpt2" && !td.merges.is_empty() => {
-                let special: Vec<u32> = td
-                    .token_types
-                    .as_ref()
-                    .map(|ty| ty.iter().zip(0u32..).filter(|(t, _)| **t == 3).map(|(_, i)| i).collect())
-                    .unwrap_or_default();
-                Some(Tokenizer::from_gguf_parts(td.tokens, td.merges, &special)?)
-            }
-            _ => None,
-        };
+        let tokenizer = g.tokenizer_data().map(|td| Tokenizer::from_gguf(&td)).transpose()?;
         return Ok(FloatModel { source: Box::new(g), tokenizer, kind: "gguf" });
     }
     if &m == MAGIC {
