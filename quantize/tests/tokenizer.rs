@@ -357,3 +357,26 @@ fn file_errors_name_the_file() {
     let err = Tokenizer::from_hf_dir(dir.path().join("nowhere").as_path()).expect_err("missing dir");
     assert!(err.to_string().contains("vocab.json"), "{err}");
 }
+
+#[test]
+fn pre_tokenizers_split_as_named() {
+    // Tokens "34" (258) and "Ġ," (259) with their merges: whether they apply shows the split.
+    let with = |pre: Option<&str>| {
+        let mut v = tiny_gpt2();
+        v.tokens.extend(["34".to_owned(), "Ġ,".to_owned()]);
+        v.token_types.as_mut().expect("types").extend([1, 1]);
+        v.merges = vec!["3 4".into(), "Ġ ,".into()];
+        v.pre = pre.map(str::to_owned);
+        Tokenizer::from_gguf(&v).expect("tokenizer")
+    };
+    // GPT-2: "1234" is one word; " ," is one word.
+    assert_eq!(with(Some("gpt2")).encode("1234 ,").expect("encode"), [49, 50, 258, 259]);
+    // SmolLM: every digit alone.
+    assert_eq!(with(Some("smollm")).encode("1234 ,").expect("encode"), [49, 50, 51, 52, 259]);
+    // Llama 3: digits in threes ("123", "4"); a space before punctuation stays with it.
+    assert_eq!(with(Some("llama3")).encode("1234 ,").expect("encode"), [49, 50, 51, 52, 259]);
+    assert_eq!(with(Some("llama3")).encode("34 ,").expect("encode"), [258, 259]);
+    // llama.cpp's default: punctuation runs first (" " and "," apart), then digit triples.
+    assert_eq!(with(None).encode("1234 ,").expect("encode"), [49, 50, 51, 52, 32, 44]);
+    assert_eq!(with(Some("default")).encode("34").expect("encode"), [258]);
+}
