@@ -47,6 +47,7 @@ fn quantize_for_plan(a: &PlanArgs, dir: &Path) -> Result<(String, QuantizedModel
             let fm = FloatModel {
                 source: Box::new(SyntheticModel::new(cfg, 0)),
                 tokenizer: None,
+                tokenizer_error: None,
                 kind: "synthetic",
             };
             ("Llama-2-7B shape (random weights)".to_string(), fm, LLAMA2_7B_LAYERS)

@@ -14,16 +14,24 @@ use zkinfer_quantize::WeightSource;
 use crate::progress::Progress;
 
 /// The float model at `path`, a built-in synthetic model named by `path` (`tiny`,
-/// `tiny-d128`) when no such file exists, or the built-in tiny model.
+/// `tiny-d128`) when no such file exists, or the built-in tiny model. A model whose
+/// tokenizer cannot be built opens without one, with a warning that says why.
 pub fn open_float(path: Option<&Path>) -> Result<FloatModel> {
-    match path {
-        None => Ok(open::builtin_tiny()),
+    let fm = match path {
+        None => open::builtin_tiny(),
         Some(p) if !p.exists() => match p.to_str().and_then(open::builtin) {
-            Some(m) => Ok(m),
-            None => Ok(open::open_float(p)?),
+            Some(m) => m,
+            None => open::open_float(p)?,
         },
-        Some(p) => Ok(open::open_float(p)?),
+        Some(p) => open::open_float(p)?,
+    };
+    if let (Some(p), Some(e)) = (path, &fm.tokenizer_error) {
+        eprintln!(
+            "warning: {}: no tokenizer ({e}); text prompts are refused, give token ids with --tokens",
+            p.display()
+        );
     }
+    Ok(fm)
 }
 
 /// The token ids of `--prompt` for `run`, `setup`, `prove`, `verify` and `bench`: exactly the

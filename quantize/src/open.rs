@@ -10,14 +10,18 @@ use crate::load::hf::HfModel;
 use crate::load::WeightSource;
 use crate::qmodel::manifest::MAGIC;
 use crate::synthetic::{tiny_config, tiny_d128_config, SyntheticModel};
-use crate::tokenizer::Tokenizer;
+use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// A float model and its tokenizer.
 pub struct FloatModel {
     /// The weights.
     pub source: Box<dyn WeightSource>,
-    /// The tokenizer, when the model carries one.
+    /// The tokenizer, when the model carries one that can be built exactly.
     pub tokenizer: Option<Tokenizer>,
+    /// Why the tokenizer the model carries could not be built (an unsupported GGUF kind or
+    /// pre-tokenizer, a malformed vocabulary): the model opens without one, so text prompts
+    /// are refused and token ids must be given.
+    pub tokenizer_error: Option<TokenizerError>,
     /// `hf`, `gguf` or `synthetic`.
     pub kind: &'static str,
 }
@@ -40,32 +44,26 @@ pub fn is_quantized(path: &Path) -> Result<bool, LoadError> {
     Ok(path.is_file() && &magic(path)? == MAGIC)
 }
 
-/// Opens an HF folder or a GGUF file.
+/// Opens an HF folder or a GGUF file, with its tokenizer when it has one. A tokenizer that
+/// is there but cannot be built exactly is never replaced by another: the model comes
+/// without one and [`FloatModel::tokenizer_error`] says why.
 pub fn open_float(path: &Path) -> Result<FloatModel, Error> {
     if path.is_dir() {
         let source = Box::new(HfModel::open(path)?);
-        let tokenizer = if path.join("vocab.json").is_file() && path.join("merges.txt").is_file() {
-            Some(Tokenizer::from_hf_dir(path)?)
+        let has_json = path.join("tokenizer.json").is_file();
+        let built = if has_json || (path.join("vocab.json").is_file() && path.join("merges.txt").is_file()) {
+            Some(Tokenizer::from_hf_dir(path))
         } else {
             None
         };
-        return Ok(FloatModel { source, tokenizer, kind: "hf" });
+        let (tokenizer, tokenizer_error) = split(built);
+        return Ok(FloatModel { source, tokenizer, tokenizer_error, kind: "hf" });
     }
     let m = magic(path)?;
     if &m[..4] == b"GGUF" {
         let g = GgufModel::open(path)?;
-        let tokenizer = match g.tokenizer_data() {
-            Some(td) if td.model == "gpt2" && !td.merges.is_empty() => {
-                let special: Vec<u32> = td
-                    .token_types
-                    .as_ref()
-                    .map(|ty| ty.iter().zip(0u32..).filter(|(t, _)| **t == 3).map(|(_, i)| i).collect())
-                    .unwrap_or_default();
-                Some(Tokenizer::from_gguf_parts(td.tokens, td.merges, &special)?)
-            }
-            _ => None,
-        };
-        return Ok(FloatModel { source: Box::new(g), tokenizer, kind: "gguf" });
+        let (tokenizer, tokenizer_error) = split(g.tokenizer_data().map(|td| Tokenizer::from_gguf(&td)));
+        return Ok(FloatModel { source: Box::new(g), tokenizer, tokenizer_error, kind: "gguf" });
     }
     if &m == MAGIC {
         return Err(LoadError::format(
@@ -78,11 +76,21 @@ pub fn open_float(path: &Path) -> Result<FloatModel, Error> {
         .into())
 }
 
+/// A tokenizer, or why there is none.
+fn split(built: Option<Result<Tokenizer, TokenizerError>>) -> (Option<Tokenizer>, Option<TokenizerError>) {
+    match built {
+        Some(Ok(t)) => (Some(t), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    }
+}
+
 /// The built-in tiny model (deterministic synthetic weights, byte-level tokens).
 pub fn builtin_tiny() -> FloatModel {
     FloatModel {
         source: Box::new(SyntheticModel::new(tiny_config(), 0)),
         tokenizer: Some(Tokenizer::bytes()),
+        tokenizer_error: None,
         kind: "synthetic",
     }
 }
@@ -101,6 +109,7 @@ pub fn builtin(name: &str) -> Option<FloatModel> {
     Some(FloatModel {
         source: Box::new(SyntheticModel::new(config, 0)),
         tokenizer: Some(Tokenizer::bytes()),
+        tokenizer_error: None,
         kind: "synthetic",
     })
 }

@@ -10,6 +10,7 @@ use gguf_writer::{tiny_llama, Rng};
 use zkinfer_quantize::load::ggml::{dequantize, GgmlType};
 use zkinfer_quantize::load::gguf::{GgufArray, GgufFile, GgufValue};
 use zkinfer_quantize::load::gguf_model::{permute_qk, unpermute_qk, GgufModel};
+use zkinfer_quantize::open::open_float;
 use zkinfer_quantize::{LayerTensor, LlamaConfig, LoadError, TensorId, WeightSource};
 
 fn deq(ty: GgmlType, bytes: &[u8], n: usize) -> Vec<f32> {
@@ -273,4 +274,21 @@ fn metadata_defaults_apply() {
     let m = GgufModel::open(tiny.builder.write(&dir, "c.gguf")).expect("open");
     assert_eq!(m.config().vocab_size, 16);
     assert!(m.tokenizer_data().is_none());
+}
+
+#[test]
+fn a_tokenizer_that_cannot_be_built_leaves_the_model_without_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut tiny = tiny_llama(5, true);
+    tiny.builder.kv("tokenizer.ggml.model", GgufValue::String("bert".into()));
+    let fm = open_float(&tiny.builder.write(&dir, "bert.gguf")).expect("the model opens");
+    assert!(fm.tokenizer.is_none());
+    let err = fm.tokenizer_error.expect("why there is no tokenizer");
+    assert!(err.to_string().contains("tokenizer.ggml.model `bert` is not supported"), "{err}");
+
+    tiny.builder.kv("tokenizer.ggml.model", GgufValue::String("gpt2".into()));
+    tiny.builder.kv("tokenizer.ggml.pre", GgufValue::String("qwen2".into()));
+    let fm = open_float(&tiny.builder.write(&dir, "qwen2.gguf")).expect("the model opens");
+    let err = fm.tokenizer_error.expect("why there is no tokenizer");
+    assert!(err.to_string().contains("tokenizer.ggml.pre `qwen2` is not supported"), "{err}");
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::config::LlamaConfig;
 use crate::error::LoadError;
-use crate::load::gguf::{GgufFile, GgufTensorInfo, GgufValue};
+use crate::load::gguf::{GgufArray, GgufFile, GgufTensorInfo, GgufValue};
 use crate::load::{check_shape, WeightSource};
 use crate::names::{LayerTensor, TensorId};
 use crate::tensor::Tensor;
@@ -32,16 +32,53 @@ pub struct GgufTokenizerData {
     pub tokens: Vec<String>,
     /// BPE merges by rank, each `"left right"`.
     pub merges: Vec<String>,
+    /// Token scores by id, `tokenizer.ggml.scores` (SentencePiece merge priorities).
+    pub scores: Option<Vec<f32>>,
     /// Token types by id (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte).
-    pub token_types: Option<Vec<i32>>,
+    pub token_types: Option<Vec<i64>>,
     /// Beginning-of-sequence token id.
     pub bos: Option<u32>,
     /// End-of-sequence token id.
     pub eos: Option<u32>,
     /// Whether a BOS token is prepended, `tokenizer.ggml.add_bos_token`.
     pub add_bos: Option<bool>,
+    /// Whether SentencePiece text gets a leading space, `tokenizer.ggml.add_space_prefix`.
+    pub add_space_prefix: Option<bool>,
     /// The Jinja chat template, `tokenizer.chat_template`.
     pub chat_template: Option<String>,
+}
+
+impl GgufTokenizerData {
+    /// The tokenizer metadata of a GGUF file (a model or a vocabulary-only file), if it has
+    /// `tokenizer.ggml.model` and `tokenizer.ggml.tokens`. Optional keys of the wrong type
+    /// read as absent.
+    pub fn of(f: &GgufFile) -> Option<Self> {
+        let string = |k: &str| f.get(k).and_then(GgufValue::as_str).map(str::to_string);
+        let strings =
+            |k: &str| f.get(k).and_then(GgufValue::as_array).and_then(|a| a.as_strings()).map(<[_]>::to_vec);
+        let id = |k: &str| f.get(k).and_then(GgufValue::as_u64).and_then(|v| u32::try_from(v).ok());
+        let flag = |k: &str| f.get(k).and_then(GgufValue::as_bool);
+        let scores = match f.get("tokenizer.ggml.scores").and_then(GgufValue::as_array) {
+            Some(GgufArray::F32(v)) => Some(v.clone()),
+            _ => None,
+        };
+        Some(GgufTokenizerData {
+            model: string("tokenizer.ggml.model")?,
+            pre: string("tokenizer.ggml.pre"),
+            tokens: strings("tokenizer.ggml.tokens")?,
+            merges: strings("tokenizer.ggml.merges").unwrap_or_default(),
+            scores,
+            token_types: f
+                .get("tokenizer.ggml.token_type")
+                .and_then(GgufValue::as_array)
+                .and_then(|a| a.to_i64s()),
+            bos: id("tokenizer.ggml.bos_token_id"),
+            eos: id("tokenizer.ggml.eos_token_id"),
+            add_bos: flag("tokenizer.ggml.add_bos_token"),
+            add_space_prefix: flag("tokenizer.ggml.add_space_prefix"),
+            chat_template: string("tokenizer.chat_template"),
+        })
+    }
 }
 
 impl GgufModel {
@@ -68,30 +105,9 @@ impl GgufModel {
         ids(&self.config).collect()
     }
 
-    /// The embedded tokenizer, if the file has one (`tokenizer.ggml.model` and
-    /// `tokenizer.ggml.tokens` present and well-typed).
+    /// The embedded tokenizer, if the file has one ([`GgufTokenizerData::of`]).
     pub fn tokenizer_data(&self) -> Option<GgufTokenizerData> {
-        let f = &self.file;
-        let string = |k: &str| f.get(k).and_then(GgufValue::as_str).map(str::to_string);
-        let strings =
-            |k: &str| f.get(k).and_then(GgufValue::as_array).and_then(|a| a.as_strings()).map(<[_]>::to_vec);
-        let id = |k: &str| f.get(k).and_then(GgufValue::as_u64).and_then(|v| u32::try_from(v).ok());
-        let token_types = f
-            .get("tokenizer.ggml.token_type")
-            .and_then(GgufValue::as_array)
-            .and_then(|a| a.to_i64s())
-            .and_then(|v| v.into_iter().map(|x| i32::try_from(x).ok()).collect());
-        Some(GgufTokenizerData {
-            model: string("tokenizer.ggml.model")?,
-            pre: string("tokenizer.ggml.pre"),
-            tokens: strings("tokenizer.ggml.tokens")?,
-            merges: strings("tokenizer.ggml.merges").unwrap_or_default(),
-            token_types,
-            bos: id("tokenizer.ggml.bos_token_id"),
-            eos: id("tokenizer.ggml.eos_token_id"),
-            add_bos: f.get("tokenizer.ggml.add_bos_token").and_then(GgufValue::as_bool),
-            chat_template: string("tokenizer.chat_template"),
-        })
+        GgufTokenizerData::of(&self.file)
     }
 
     /// The file's description of tensor `id` (the embedding for a tied `LmHead`), checked

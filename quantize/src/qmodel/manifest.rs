@@ -11,7 +11,7 @@ use crate::fixed::Scale;
 /// The file's first eight bytes (and its last eight).
 pub const MAGIC: &[u8; 8] = b"ZKINFERQ";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Domain separator of the model id.
 pub const MODEL_ID_DOMAIN: &[u8] = b"zkinfer-model-v1\n";
 
