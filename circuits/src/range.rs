@@ -84,6 +84,9 @@ pub struct RangeLayout {
     pub limb_bits: u32,
     /// Whether checks end on their top limb (no zero row).
     pub compact: bool,
+    /// Whether the checks are deferred to a [`bus`]: the checked value then takes one row
+    /// of its column, and its limbs take their rows in the bus.
+    pub deferred: bool,
 }
 
 impl Default for RangeLayout {
@@ -95,22 +98,30 @@ impl Default for RangeLayout {
 impl RangeLayout {
     /// The default: [`LIMB_BITS`]-bit limbs, checks ending in a zero row (chips on their
     /// own, the head circuit, block shapes from before the compact layout).
-    pub const DEFAULT: RangeLayout = RangeLayout { limb_bits: LIMB_BITS, compact: false };
+    pub const DEFAULT: RangeLayout = RangeLayout { limb_bits: LIMB_BITS, compact: false, deferred: false };
 
     /// `limb_bits`-bit limbs, compact checks.
     pub const fn compact(limb_bits: u32) -> Self {
-        RangeLayout { limb_bits, compact: true }
+        RangeLayout { limb_bits, compact: true, deferred: false }
     }
 
     /// `limb_bits`-bit limbs, checks ending in a zero row.
     pub const fn with_zero_row(limb_bits: u32) -> Self {
-        RangeLayout { limb_bits, compact: false }
+        RangeLayout { limb_bits, compact: false, deferred: false }
     }
 
-    /// Rows a `bits`-wide check uses.
+    /// This layout with its checks deferred to a bus (or not).
+    pub const fn deferring(self, deferred: bool) -> Self {
+        RangeLayout { deferred, ..self }
+    }
+
+    /// Rows a `bits`-wide check uses in the checked value's column: its limbs (and zero row)
+    /// in place, one row when deferred.
     pub const fn rows(self, bits: u32) -> usize {
         let n = limbs(bits, self.limb_bits);
-        if !self.compact {
+        if self.deferred {
+            1
+        } else if !self.compact {
             n + 1
         } else if n == 0 {
             1
@@ -166,7 +177,7 @@ impl RangeTableConfig {
     /// If the limb width is not in `1..=MAX_LIMB_BITS` (a configuration bug, not a data
     /// error).
     pub fn configure_layout(meta: &mut ConstraintSystem<Fr>, layout: RangeLayout) -> Self {
-        let RangeLayout { limb_bits, compact } = layout;
+        let RangeLayout { limb_bits, compact, .. } = layout;
         assert!(
             (1..=MAX_LIMB_BITS).contains(&limb_bits),
             "limb width {limb_bits} out of 1..={MAX_LIMB_BITS}"
@@ -178,9 +189,9 @@ impl RangeTableConfig {
         RangeTableConfig { value, width, limb_bits, compact }
     }
 
-    /// The layout of the checks against this table.
+    /// The layout of the checks against this table (in place).
     pub const fn layout(&self) -> RangeLayout {
-        RangeLayout { limb_bits: self.limb_bits, compact: self.compact }
+        RangeLayout { limb_bits: self.limb_bits, compact: self.compact, deferred: false }
     }
 
     /// Rows a `limb_bits`-bit table occupies (`2^(L+1) − 1`).
@@ -271,9 +282,9 @@ impl RangeConfig {
         self.table.limb_bits
     }
 
-    /// The layout of this column's checks (the table's).
+    /// The layout of this column's checks (the table's, deferred when a bus proves them).
     pub fn layout(&self) -> RangeLayout {
-        self.table.layout()
+        self.table.layout().deferring(matches!(self.check, RangeCheck::Deferred))
     }
 
     /// Rows a `bits`-wide check uses in this column.

@@ -215,7 +215,9 @@ impl BlockShape {
     /// layout (compact checks save a row each but cost a fixed column per range column), the
     /// fewest matmul weight lanes that fit ([`MATMUL_LANE_CHOICES`]) and as many elementwise
     /// lanes of their own as the elementwise work then needs (a lane is 9 advice columns) —
-    /// or none, when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it.
+    /// or none, when 1 to [`MAX_POOL_LANES`] lanes in the shared columns hold all of it; and
+    /// each again with its range checks deferred to a range bus ([`crate::range::bus`]) of
+    /// as many columns as [`RangeCensus`] says their rows need.
     pub fn candidates_at(c: &BlockConsts, k: u32) -> Vec<Self> {
         Self::candidates_counted(c, k, RangeCensus::of(c).ok().as_ref())
     }
@@ -228,7 +230,17 @@ impl BlockShape {
         if RangeTableConfig::rows_for(limb) > usable_rows(k) {
             return out;
         }
-        for layout in [RangeLayout::compact(limb), RangeLayout::with_zero_row(limb)] {
+        // Each range layout with the checks in place, and with them deferred to a bus of as
+        // many columns as their rows need (each value then takes one row of its chip's).
+        let bus_columns = |layout: RangeLayout| {
+            census.map(|census| census.rows(layout).div_ceil(budget(k))).filter(|&n| n > 0)
+        };
+        let layouts = [RangeLayout::compact(limb), RangeLayout::with_zero_row(limb)];
+        let variants = layouts
+            .into_iter()
+            .map(|l| (l, 0))
+            .chain(layouts.into_iter().filter_map(|l| bus_columns(l).map(|n| (l.deferring(true), n))));
+        for (layout, range_bus) in variants {
             let Some(lanes) = MATMUL_LANE_CHOICES
                 .into_iter()
                 .find(|&l| usable_rows(k) >= RowCounts::with(c, layout, l).matmul)
@@ -237,25 +249,14 @@ impl BlockShape {
             };
             let rows = RowCounts::with(c, layout, lanes);
             let fit = |stacked, pool, own| Self::fit(c, &rows, k, layout, lanes, stacked, pool, own);
-            let in_place: Vec<Self> = std::iter::once(fit(false, 0, true))
-                .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
-                .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
-                .flatten()
-                .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked())
-                .collect();
-            // The same layouts with every range check copied into a bus of as many columns
-            // as its rows need (the chips keep their rows).
-            let bus = match (in_place.is_empty(), census) {
-                (false, Some(census)) => Some(census.rows(layout)).filter(|&r| r > 0),
-                _ => None,
-            };
-            let with_bus: Vec<Self> = bus
-                .map(|r| r.div_ceil(budget(k)))
-                .into_iter()
-                .flat_map(|n| in_place.iter().map(move |s| BlockShape { range_bus: n, ..*s }))
-                .collect();
-            out.extend(in_place);
-            out.extend(with_bus);
+            out.extend(
+                std::iter::once(fit(false, 0, true))
+                    .chain((0..=MAX_POOL_LANES).map(|p| fit(true, p, true)))
+                    .chain((1..=MAX_POOL_LANES).map(|p| fit(true, p, false)))
+                    .flatten()
+                    .filter(|s| !s.stacked || s.pool_lanes == 0 || budget(s.k) > rows.stacked())
+                    .map(|s| BlockShape { range_bus, ..s }),
+            );
         }
         out
     }
@@ -324,7 +325,7 @@ impl BlockShape {
 
     /// The layout of the shape's range checks.
     pub fn range_layout(&self) -> RangeLayout {
-        RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges }
+        RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges, deferred: self.range_bus > 0 }
     }
 
     /// The shape's columns as the cost model reads them ([`crate::cost::Layout`]).

@@ -74,9 +74,10 @@ impl<'c> Synth<'c> {
         Synth { cfg, c, elem, shared_rows: [0; 3], shared_cap, matmul_row: 0, cap, products: vec![] }
     }
 
-    /// The layout of the chunk's range checks (its range table's).
+    /// The layout of the chunk's range checks in the chips' columns (deferred to the bus
+    /// when the shape has one).
     fn limb(&self) -> RangeLayout {
-        self.cfg.range_table.layout()
+        self.cfg.shape.range_layout()
     }
 
     /// The cursor of `group` (one of [`NORM`], [`POSEIDON`], [`ATTENTION`]).

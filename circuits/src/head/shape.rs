@@ -51,7 +51,7 @@ impl Default for HeadShape {
 impl HeadShape {
     /// The layout of the shape's range checks.
     pub fn range_layout(&self) -> RangeLayout {
-        RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges }
+        RangeLayout { limb_bits: self.limb_bits, compact: self.compact_ranges, deferred: false }
     }
 }
 
