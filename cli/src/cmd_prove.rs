@@ -1,12 +1,13 @@
 //! `zkinfer prove`: prove every block of the model on a prompt, write the bundle.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
-use zkinfer_prover::chain::{prove_chain, prove_chain_fresh, setup, ChainEvent, ModelKeys};
+use zkinfer_prover::chain::{prove_chain, prove_chain_fresh, setup, ChainEvent};
 use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::Fr;
 
 use crate::cmd_coordinate;
+use crate::cmd_verify::read_keys;
 use crate::progress::{ChainProgress, Progress};
 use crate::proving::{keys_beside, open_quantized, tokens, Env};
 use crate::ProveArgs;
@@ -55,7 +56,7 @@ pub fn run(a: ProveArgs) -> Result<()> {
         }
         (listed, network) => {
             let keys = match listed {
-                Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
+                Some(p) => read_keys(p, a.max_k)?,
                 None => {
                     let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
                     let keys =

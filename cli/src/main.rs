@@ -242,6 +242,11 @@ pub struct VerifyArgs {
     /// The prompt to check, as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     pub tokens: Option<Vec<u32>>,
+    /// Largest chunk circuit accepted, 2^max_k rows (`prove`'s and `setup`'s default): a keys
+    /// file listing a larger one is refused before its key is read, since reading a key takes
+    /// memory in proportion to its rows.
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
     #[arg(long)]
     pub json: bool,
 }

@@ -19,6 +19,21 @@ use crate::verifier_params::VerifierParams;
 /// Why a chain could not be set up, proved or accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// A keys file lists a chunk larger than the reader accepts; its key was not decoded.
+    #[error(
+        "keys file: chunk {index} ({kind}) is a circuit of 2^{k} rows, more than the 2^{max_k} accepted \
+         (its verifying key alone would take memory in proportion to 2^{k})"
+    )]
+    KeyTooLarge {
+        /// The chunk.
+        index: usize,
+        /// What it claims to prove.
+        kind: String,
+        /// Its circuit's `log2` rows.
+        k: u32,
+        /// The most accepted.
+        max_k: u32,
+    },
     /// The quantized model could not be read.
     #[error("model: {0}")]
     Model(#[from] zkinfer_quantize::error::LoadError),
