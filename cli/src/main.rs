@@ -281,6 +281,9 @@ pub struct AggregateArgs {
     /// Run even when the estimate exceeds that memory.
     #[arg(long)]
     pub force: bool,
+    /// Largest chunk circuit accepted in the keys file, 2^max_k rows (as for `verify`).
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
     #[arg(long)]
     pub json: bool,
 }
