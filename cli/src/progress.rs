@@ -76,9 +76,10 @@ impl Progress {
         self.bar.set_message(msg.to_string());
     }
 
-    /// A new phase: the label changes and, without a terminal, one log line says so at once.
+    /// A new phase: the label changes and, when no bar is drawn (no terminal, or a quiet
+    /// bar), one `info` log line says so at once unless `-q` was given.
     fn phase(&mut self, done: usize, len: usize, msg: String) {
-        if self.plain && !self.quiet {
+        if (self.plain || self.quiet) && !logging::quiet() {
             tracing::info!("{msg} ({:.0} s)", self.start.elapsed().as_secs_f64());
             // This line stands for the position too.
             self.logged = Some(done);
@@ -133,7 +134,9 @@ impl Eta {
 }
 
 /// Progress of a chain's proof: a bar over its chunks, labelled with the chunk, its phase
-/// (integer pass, keygen, prove) and the time left by the cost model ([`Eta`]).
+/// (integer pass, keygen, prove) and the time left by the cost model ([`Eta`]). Where no
+/// bar is drawn (`--json`, or stderr not a terminal) each phase is an `info` log line; `-q`
+/// silences both.
 pub struct ChainProgress {
     bar: Progress,
     eta: Eta,
@@ -142,10 +145,10 @@ pub struct ChainProgress {
 }
 
 impl ChainProgress {
-    /// A bar for a chain's proof; `quiet` (or `-q`) keeps it and its log lines off.
-    pub fn new(quiet: bool) -> Self {
+    /// A bar for a chain's proof; `no_bar` (`--json`) keeps the bar off, `-q` the log lines too.
+    pub fn new(no_bar: bool) -> Self {
         ChainProgress {
-            bar: Progress::styled("prove", 0, quiet, "[{bar:30}] {pos}/{len} chunks {elapsed} {msg}"),
+            bar: Progress::styled("prove", 0, no_bar, "[{bar:30}] {pos}/{len} chunks {elapsed} {msg}"),
             eta: Eta::default(),
             kinds: vec![],
             chunk_start: Instant::now(),
