@@ -76,9 +76,9 @@ pub fn run(a: AggregateArgs) -> Result<()> {
     let first = estimate(&snarks[..snarks.len().min(a.arity)], a.k);
     let total = estimate(&snarks, a.k);
     let levels = if snarks.len() > a.arity { "a tree: the first level alone" } else { "one level" };
-    eprintln!("aggregating {} chunk proofs ({levels}, {groups} circuit(s) at the bottom)", snarks.len());
-    eprintln!("  largest circuit: {}", describe(&first, a.k));
-    eprintln!(
+    tracing::info!("aggregating {} chunk proofs ({levels}, {groups} circuit(s) at the bottom)", snarks.len());
+    tracing::info!("  largest circuit: {}", describe(&first, a.k));
+    tracing::info!(
         "  bottom level in all ({groups} circuits, one after another): {} commitments ≈ {:.1} M advice cells; \
          ≈ {:.0} s keygen + {:.0} s proving on 2 cores",
         total.commitments,

@@ -49,7 +49,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         let q = open_quantized(a.model.as_deref(), true)?;
         let start = std::time::Instant::now();
         check_keys(&q, &keys, &srs, &SrsCache::from_env()?, &mut |d, n| {
-            eprintln!("rebuilt key {d}/{n} ({:.0} s)", start.elapsed().as_secs_f64())
+            tracing::info!("rebuilt key {d}/{n} ({:.0} s)", start.elapsed().as_secs_f64())
         })
         .context("the keys file is not the model's")?;
     }
