@@ -6,10 +6,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use zkinfer_prover::aggregate::estimate::{estimate, Estimate};
-use zkinfer_prover::chain::{aggregate_bundle, chain_snarks, verify_chain, ModelKeys};
+use zkinfer_prover::chain::{aggregate_bundle, chain_snarks, verify_chain};
 use zkinfer_prover::{AggregationParams, Bundle, Srs, SrsCache, VerifierParams};
 
 use crate::cmd_prove::fr_hex;
+use crate::cmd_verify::read_keys;
 use crate::proving::keys_beside;
 use crate::AggregateArgs;
 
@@ -43,7 +44,7 @@ pub fn run(a: AggregateArgs) -> Result<()> {
     }
     let bundle = Bundle::read(&a.bundle)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.bundle));
-    let keys = ModelKeys::read(&keys_path).with_context(|| format!("keys {}", keys_path.display()))?;
+    let keys = read_keys(&keys_path, a.max_k)?;
     let srs_cache = SrsCache::from_env()?;
     // A given SRS file is loaded once (and checked for size before any work); the dev SRS of
     // the aggregation's size is only built after the estimate says the run fits, and the
@@ -75,9 +76,9 @@ pub fn run(a: AggregateArgs) -> Result<()> {
     let first = estimate(&snarks[..snarks.len().min(a.arity)], a.k);
     let total = estimate(&snarks, a.k);
     let levels = if snarks.len() > a.arity { "a tree: the first level alone" } else { "one level" };
-    eprintln!("aggregating {} chunk proofs ({levels}, {groups} circuit(s) at the bottom)", snarks.len());
-    eprintln!("  largest circuit: {}", describe(&first, a.k));
-    eprintln!(
+    tracing::info!("aggregating {} chunk proofs ({levels}, {groups} circuit(s) at the bottom)", snarks.len());
+    tracing::info!("  largest circuit: {}", describe(&first, a.k));
+    tracing::info!(
         "  bottom level in all ({groups} circuits, one after another): {} commitments ≈ {:.1} M advice cells; \
          ≈ {:.0} s keygen + {:.0} s proving on 2 cores",
         total.commitments,

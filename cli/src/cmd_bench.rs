@@ -7,38 +7,20 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use zkinfer_circuits::block::BlockCircuit;
 use zkinfer_circuits::cost::Layout;
-use zkinfer_circuits::head::HeadCircuit;
 use zkinfer_prover::chain::{
-    chunk_inputs, chunk_vk, plan_chunks, prove_chain, prove_chunk, setup, verify_chain, ChunkKind,
-    ChunkReport,
+    chunk_inputs, chunk_vk, keyed_layout, plan_chunks, prove_chain, prove_chunk, setup, verify_chain,
+    ChainEvent, ChunkKind, ChunkReport,
 };
-use zkinfer_prover::halo2_proofs::plonk::{Circuit, ConstraintSystem, VerifyingKey};
 use zkinfer_prover::vk_hash;
-use zkinfer_prover::{Fr, G1Affine, VerifierParams};
+use zkinfer_prover::VerifierParams;
 use zkinfer_quantize::census;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::rss::peak_rss_bytes;
 
+use crate::progress::Progress;
 use crate::proving::{open_quantized, tokens, Env};
 use crate::BenchArgs;
-
-/// The layout of a chunk's circuit as the cost model reads it, with the selector columns
-/// keygen made in `vk`: its points are those an aggregation circuit's verifier reads.
-fn layout(kind: &ChunkKind, vk: &VerifyingKey<G1Affine>) -> Layout {
-    let mut cs = ConstraintSystem::<Fr>::default();
-    match kind {
-        ChunkKind::Block { shape, .. } => {
-            BlockCircuit::configure_with_params(&mut cs, *shape);
-        }
-        ChunkKind::Head { shape, .. } => {
-            HeadCircuit::configure_with_params(&mut cs, *shape);
-        }
-    }
-    let l = Layout::of(&cs, kind.k());
-    l.with_compressed_selectors(vk.fixed_commitments().len().saturating_sub(l.fixed))
-}
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let q = open_quantized(a.model.as_deref(), true)?;
@@ -47,13 +29,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let env = Env::new(a.srs.as_deref(), a.max_k, None, true)?;
     let cfg = q.config().clone();
     let progress = |r: &ChunkReport| {
-        eprintln!(
+        tracing::info!(
             "chunk {} ({}): keygen {:.1} s, prove {:.1} s",
-            r.index, r.kind, r.keygen_seconds, r.prove_seconds
+            r.index,
+            r.kind,
+            r.keygen_seconds,
+            r.prove_seconds
         )
     };
     let run = match &a.chunks {
-        None => whole_chain(&q, &toks, a.max_k, &env, &progress)?,
+        None => whole_chain(&q, &toks, a.max_k, &env, a.json, &progress)?,
         Some(only) => some_chunks(&q, &toks, a.max_k, &env, only, &progress)?,
     };
     let (setup_s, verify_ms, reports) = (run.setup_s, run.verify_ms, run.reports);
@@ -118,7 +103,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
         peak_rss_bytes().unwrap_or(0) >> 20
     ));
     write(&a.md_out, &md)?;
-    print!("{md}");
+    if a.json {
+        println!("{summary}");
+    } else {
+        print!("{md}");
+    }
     Ok(())
 }
 
@@ -143,16 +132,22 @@ fn whole_chain(
     toks: &[u32],
     max_k: u32,
     env: &Env,
+    quiet: bool,
     progress: &dyn Fn(&ChunkReport),
 ) -> Result<Run> {
     let start = Instant::now();
-    let keys = setup(q, toks.len(), max_k, &env.srs, &env.srs_cache, &mut |d, n| eprintln!("setup {d}/{n}"))?;
+    let keys = {
+        let mut p = Progress::new("keygen", 0, quiet);
+        setup(q, toks.len(), max_k, &env.srs, &env.srs_cache, &mut |d, n| p.set(d, n))?
+    };
     let setup_s = start.elapsed().as_secs_f64();
     let mut reports: Vec<Measured> = vec![];
-    let (bundle, best) = prove_chain(q, toks, &keys, &env.srs, &env.srs_cache, None, &mut |r| {
-        progress(&r);
-        let layout = layout(&r.kind, &keys.chunks[r.index].vk);
-        reports.push(Measured { report: r, layout })
+    let (bundle, best) = prove_chain(q, toks, &keys, &env.srs, &env.srs_cache, None, &mut |e| {
+        if let ChainEvent::Proved(r) = e {
+            progress(&r);
+            let layout = keyed_layout(&r.kind, &keys.chunks[r.index].vk);
+            reports.push(Measured { report: r, layout })
+        }
     })?;
     let start = Instant::now();
     verify_chain(&bundle, &keys, &VerifierParams::from_srs(&env.srs))?;
@@ -202,7 +197,7 @@ fn some_chunks(
         }
         verify_ms += start.elapsed().as_secs_f64() * 1e3;
         progress(&report);
-        reports.push(Measured { layout: layout(&report.kind, &vk), report });
+        reports.push(Measured { layout: keyed_layout(&report.kind, &vk), report });
     }
     Ok(Run { setup_s, verify_ms, reports, next_token: None })
 }

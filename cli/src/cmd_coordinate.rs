@@ -30,7 +30,8 @@ fn short(peer: &PeerId) -> String {
     text[text.len().saturating_sub(8)..].to_string()
 }
 
-/// Prints one line per event on stderr, with the time since the chunk was handed out.
+/// Logs one line per event (info; warn for rejections and bans), with the time since the
+/// chunk was handed out.
 struct Printer {
     total: usize,
     accepted: usize,
@@ -43,25 +44,25 @@ impl Printer {
     fn print(&mut self, event: &RunEvent) {
         match event {
             RunEvent::WorkerJoined { peer, .. } if !self.joined.insert(*peer) => {}
-            RunEvent::WorkerJoined { peer, capabilities: c } => eprintln!(
+            RunEvent::WorkerJoined { peer, capabilities: c } => tracing::info!(
                 "worker …{} joined: {} cores, {:.1} GB, max k {}",
                 short(peer),
                 c.cores,
                 c.memory_bytes as f64 / 1e9,
                 c.max_k
             ),
-            RunEvent::WorkerLeft { peer } => eprintln!("worker …{} left", short(peer)),
+            RunEvent::WorkerLeft { peer } => tracing::info!("worker …{} left", short(peer)),
             RunEvent::WorkerBanned { peer } => {
-                eprintln!("worker …{} returned too many false results: no more jobs", short(peer))
+                tracing::warn!("worker …{} returned too many false results: no more jobs", short(peer))
             }
             RunEvent::Assigned { chunk_index, worker, .. } => {
                 self.assigned.insert((*chunk_index, *worker), Instant::now());
-                eprintln!("chunk {chunk_index} -> worker …{}", short(worker));
+                tracing::info!("chunk {chunk_index} -> worker …{}", short(worker));
             }
             RunEvent::Accepted { chunk_index, worker, .. } => {
                 self.accepted += 1;
                 let took = self.assigned.get(&(*chunk_index, *worker)).map(|t| t.elapsed().as_secs_f64());
-                eprintln!(
+                tracing::info!(
                     "chunk {chunk_index} verified and accepted from worker …{} after {:.1} s ({}/{})",
                     short(worker),
                     took.unwrap_or(0.0),
@@ -70,16 +71,20 @@ impl Printer {
                 );
             }
             RunEvent::Rejected { chunk_index, worker, reason, .. } => {
-                eprintln!(
+                tracing::warn!(
                     "chunk {chunk_index} from worker …{} rejected: {reason}; reassigning",
                     short(worker)
                 )
             }
             RunEvent::Resumed { chunk_index, .. } => {
                 self.accepted += 1;
-                eprintln!("chunk {chunk_index}: stored result verified ({}/{})", self.accepted, self.total);
+                tracing::info!(
+                    "chunk {chunk_index}: stored result verified ({}/{})",
+                    self.accepted,
+                    self.total
+                );
             }
-            RunEvent::DiscardedStored { reason, .. } => eprintln!("discarded a stored result: {reason}"),
+            RunEvent::DiscardedStored { reason, .. } => tracing::info!("discarded a stored result: {reason}"),
         }
     }
 }
@@ -110,7 +115,7 @@ pub fn prove(
     let model_bytes =
         std::fs::read(q.path()).with_context(|| format!("cannot read {}", q.path().display()))?;
     let plan = plan_jobs(q, &model_bytes, toks, Arc::new(keys), VerifierParams::from_srs(&env.srs))?;
-    eprintln!(
+    tracing::info!(
         "coordinator {}: {} chunks of model {} (file sha256 {}), results in {}",
         config.keypair.public().to_peer_id(),
         plan.jobs.len(),
@@ -136,7 +141,7 @@ pub fn prove(
         outcome
     })?;
     for w in &outcome.progress.workers {
-        eprintln!("worker {}: {} chunks accepted, {} attempts rejected", w.peer, w.accepted, w.rejected);
+        tracing::info!("worker {}: {} chunks accepted, {} attempts rejected", w.peer, w.accepted, w.rejected);
     }
     let bundle = plan.assemble(&outcome.results)?;
     Ok((bundle, plan.best()))

@@ -1,13 +1,14 @@
 //! `zkinfer prove`: prove every block of the model on a prompt, write the bundle.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
-use zkinfer_prover::chain::{prove_chain, prove_chain_fresh, setup, ModelKeys};
+use zkinfer_prover::chain::{prove_chain, prove_chain_fresh, setup, ChainEvent};
 use zkinfer_prover::halo2_proofs::halo2curves::ff::PrimeField;
 use zkinfer_prover::Fr;
 
 use crate::cmd_coordinate;
-use crate::progress::Progress;
+use crate::cmd_verify::read_keys;
+use crate::progress::{ChainProgress, Progress};
 use crate::proving::{keys_beside, open_quantized, tokens, Env};
 use crate::ProveArgs;
 
@@ -33,7 +34,7 @@ pub fn run(a: ProveArgs) -> Result<()> {
         // A fresh local run: each chunk's verifying key comes with its proving key, and the
         // keys file is written once every chunk is proved.
         (None, None) => {
-            let mut p = Progress::new("prove", q.config().num_hidden_layers, a.json);
+            let mut p = ChainProgress::new(a.json);
             let mut keygen_s = 0.0;
             let (bundle, best, keys) = prove_chain_fresh(
                 &q,
@@ -42,9 +43,11 @@ pub fn run(a: ProveArgs) -> Result<()> {
                 &env.srs,
                 &env.srs_cache,
                 env.key_cache.as_ref(),
-                &mut |r, n| {
-                    keygen_s += r.keygen_seconds;
-                    p.set(r.index + 1, n)
+                &mut |e| {
+                    if let ChainEvent::Proved(r) = &e {
+                        keygen_s += r.keygen_seconds;
+                    }
+                    p.event(&e)
                 },
             )?;
             keys.write(&keys_path)?;
@@ -53,7 +56,7 @@ pub fn run(a: ProveArgs) -> Result<()> {
         }
         (listed, network) => {
             let keys = match listed {
-                Some(p) => ModelKeys::read(p).with_context(|| format!("keys {}", p.display()))?,
+                Some(p) => read_keys(p, a.max_k)?,
                 None => {
                     let mut p = Progress::new("keygen", q.config().num_hidden_layers, a.json);
                     let keys =
@@ -67,10 +70,9 @@ pub fn run(a: ProveArgs) -> Result<()> {
             let (bundle, best) = if let Some(config) = network {
                 cmd_coordinate::prove(&q, &toks, keys, &env, config)?
             } else {
-                let mut p = Progress::new("prove", keys.chunks.len(), a.json);
-                let n = keys.chunks.len();
-                prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |r| {
-                    p.set(r.index + 1, n)
+                let mut p = ChainProgress::new(a.json);
+                prove_chain(&q, &toks, &keys, &env.srs, &env.srs_cache, env.key_cache.as_ref(), &mut |e| {
+                    p.event(&e)
                 })?
             };
             (bundle, best, setup_s, start.elapsed().as_secs_f64())

@@ -1,15 +1,27 @@
 //! `zkinfer verify`: check a bundle against the model's keys.
 
-use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
 use serde_json::json;
 use zkinfer_circuits::poseidon::commit_activations;
-use zkinfer_prover::chain::{check_keys, verify_chain, ModelKeys};
+use zkinfer_prover::chain::{check_keys, verify_chain, ChainError, ModelKeys};
 use zkinfer_prover::{AggregatedProof, Bundle, Srs, SrsCache, VerifierParams};
 use zkinfer_quantize::int::ops;
 
 use crate::cmd_prove::fr_hex;
 use crate::proving::{keys_beside, open_quantized, tokens};
 use crate::VerifyArgs;
+
+/// The keys file at `path`, of chunk circuits of at most `2^max_k` rows.
+pub fn read_keys(path: &Path, max_k: u32) -> Result<ModelKeys> {
+    ModelKeys::read_bounded(path, max_k)
+        .map_err(|e| match e {
+            ChainError::KeyTooLarge { k, .. } => anyhow!("{e}; pass --max-k {k} to accept it"),
+            e => e.into(),
+        })
+        .with_context(|| format!("keys {}", path.display()))
+}
 
 pub fn run(a: VerifyArgs) -> Result<()> {
     let bytes = std::fs::read(&a.bundle).with_context(|| format!("cannot read {}", a.bundle.display()))?;
@@ -26,7 +38,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     }
     let bundle = Bundle::from_bytes(&bytes)?;
     let keys_path = a.keys.clone().unwrap_or_else(|| keys_beside(&a.bundle));
-    let keys = ModelKeys::read(&keys_path).with_context(|| format!("keys {}", keys_path.display()))?;
+    let keys = read_keys(&keys_path, a.max_k)?;
     let k = keys.chunks.iter().map(|c| c.kind.k()).max().context("the keys list no chunks")?;
     let srs = match &a.srs {
         Some(p) => Srs::load(p).with_context(|| format!("SRS {}", p.display()))?,
@@ -37,7 +49,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         let q = open_quantized(a.model.as_deref(), true)?;
         let start = std::time::Instant::now();
         check_keys(&q, &keys, &srs, &SrsCache::from_env()?, &mut |d, n| {
-            eprintln!("rebuilt key {d}/{n} ({:.0} s)", start.elapsed().as_secs_f64())
+            tracing::info!("rebuilt key {d}/{n} ({:.0} s)", start.elapsed().as_secs_f64())
         })
         .context("the keys file is not the model's")?;
     }

@@ -13,6 +13,7 @@ mod cmd_setup;
 mod cmd_verify;
 mod cmd_verify_agg;
 mod cmd_worker;
+mod logging;
 mod model;
 mod net_setup;
 mod progress;
@@ -27,6 +28,12 @@ use zkinfer_network::Multiaddr;
 #[derive(Parser)]
 #[command(name = "zkinfer", version, about = "Zero-knowledge proofs of transformer inference")]
 struct Cli {
+    /// More log lines on stderr: `-v` debug, `-vv` trace (`RUST_LOG` overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Errors only on stderr: no progress, no log lines (`RUST_LOG` overrides the logs).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -65,6 +72,9 @@ pub struct IdentityArgs {
     /// The identity file (Ed25519 secret, hex), as given to `worker --key` or `prove --identity`.
     #[arg(long, alias = "identity")]
     pub key: PathBuf,
+    /// Print {"peer_id": …, "key": …} instead of the bare peer id.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -97,6 +107,10 @@ pub struct WorkerArgs {
     /// Jobs proved at once.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// JSON Lines on stdout: one object when the worker listens, then one per job started
+    /// and ended (`"event"`: `"listening"`, `"proving"`, `"proved"`, `"failed"`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -121,6 +135,9 @@ pub struct BenchArgs {
     /// Where to write the Markdown table.
     #[arg(long, default_value = "bench.md")]
     pub md_out: PathBuf,
+    /// Print the JSON (as written to --json-out) instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]
@@ -225,6 +242,11 @@ pub struct VerifyArgs {
     /// The prompt to check, as comma-separated token ids.
     #[arg(long, value_delimiter = ',')]
     pub tokens: Option<Vec<u32>>,
+    /// Largest chunk circuit accepted, 2^max_k rows (`prove`'s and `setup`'s default): a keys
+    /// file listing a larger one is refused before its key is read, since reading a key takes
+    /// memory in proportion to its rows.
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
     #[arg(long)]
     pub json: bool,
 }
@@ -259,6 +281,9 @@ pub struct AggregateArgs {
     /// Run even when the estimate exceeds that memory.
     #[arg(long)]
     pub force: bool,
+    /// Largest chunk circuit accepted in the keys file, 2^max_k rows (as for `verify`).
+    #[arg(long, default_value_t = 17)]
+    pub max_k: u32,
     #[arg(long)]
     pub json: bool,
 }
@@ -355,6 +380,7 @@ pub struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
     let res = match cli.cmd {
         Cmd::Quantize(a) => cmd_quantize::run(a),
         Cmd::Run(a) => cmd_run::run(a),
@@ -366,7 +392,7 @@ fn main() -> ExitCode {
         Cmd::ExportVerifier(a) => cmd_export::run(a),
         Cmd::Bench(a) => cmd_bench::run(a),
         Cmd::Worker(a) => cmd_worker::run(a),
-        Cmd::Identity(a) => net_setup::print_peer_id(&a.key),
+        Cmd::Identity(a) => net_setup::print_peer_id(&a.key, a.json),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

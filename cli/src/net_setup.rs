@@ -21,9 +21,15 @@ pub fn identity(path: Option<&Path>, default: &str) -> Result<Keypair> {
     load_or_create_identity(&path).with_context(|| format!("identity {}", path.display()))
 }
 
-/// `zkinfer identity`: prints the peer id of the identity at `path`, creating it if absent.
-pub fn print_peer_id(path: &Path) -> Result<()> {
-    println!("{}", identity(Some(path), "")?.public().to_peer_id());
+/// `zkinfer identity`: prints the peer id of the identity at `path`, creating it if absent;
+/// as `{"peer_id", "key"}` with `json`.
+pub fn print_peer_id(path: &Path, json: bool) -> Result<()> {
+    let peer = identity(Some(path), "")?.public().to_peer_id();
+    if json {
+        println!("{}", serde_json::json!({ "peer_id": peer.to_string(), "key": path }));
+    } else {
+        println!("{peer}");
+    }
     Ok(())
 }
 

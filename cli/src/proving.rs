@@ -36,7 +36,7 @@ impl Env {
                 s
             }
             None => {
-                if !quiet {
+                if !quiet && !crate::logging::quiet() {
                     eprintln!("using the INSECURE dev SRS (k = {k}); pass --srs for a ceremony's params");
                 }
                 srs_cache.insecure(k)?

@@ -2,7 +2,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
 use common::{assert_one_line_error, json, s, slice_dir, zkinfer};
+use serde_json::json;
 
 #[test]
 fn run_builtin_default_prints_the_documented_json() {
@@ -29,7 +33,7 @@ fn quantize_then_run_the_quantized_file() {
     assert!(q["peak_rss_bytes"].as_u64().expect("rss") > 0);
     let r = json(&zkinfer(&["run", out.to_str().expect("utf8"), "--tokens", "5,6,7", "--json"]));
     assert_eq!(r["model_id"].as_str(), Some(id.as_str()));
-    assert_eq!(r["tokens"], serde_json::json!([5, 6, 7]));
+    assert_eq!(r["tokens"], json!([5, 6, 7]));
     assert_eq!(r["float_source"], "dequantized");
 
     // The plan of a quantized file is the chain `prove` makes, with the real layouts.
@@ -192,4 +196,55 @@ fn network_commands_need_an_allowlist_and_name_bad_ones() {
     let o = zkinfer(&["prove", "--bootstrap", "/ip4/127.0.0.1/tcp/1"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--distributed"), "network flags need --distributed");
+}
+
+/// `identity --json` and `worker --json`: the one JSON object (the worker's first JSON Lines
+/// event) on stdout; `-vv` makes the network's `tracing` events appear on stderr, `RUST_LOG`
+/// overrides the flags, and `-q` leaves stderr empty.
+#[test]
+fn json_on_stdout_and_logs_on_stderr() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (worker_key, peer_key) = (tmp.path().join("w.key"), tmp.path().join("p.key"));
+    let id = json(&zkinfer(&["identity", "--key", s(&worker_key), "--json"]));
+    let peer = json(&zkinfer(&["identity", "--key", s(&peer_key), "--json"]));
+    assert!(id["peer_id"].as_str().is_some_and(|p| p.starts_with("12D3KooW")), "{id}");
+    assert_eq!(id["key"].as_str(), Some(s(&worker_key)));
+    let allow = tmp.path().join("allow.json");
+    std::fs::write(&allow, json!({ "allowed_peers": [peer["peer_id"]] }).to_string()).expect("write");
+
+    let worker = |env: Option<&str>, verbosity: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkinfer"));
+        cmd.args([verbosity, "worker", "--listen", "/ip4/127.0.0.1/tcp/0", "--key", s(&worker_key)])
+            .args(["--allow", s(&allow), "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match env {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let mut child = cmd.spawn().expect("worker starts");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("a line");
+        // Give the event loop a moment to log, then stop it and read what it wrote.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        child.kill().expect("kill");
+        let out = child.wait_with_output().expect("wait");
+        let event: serde_json::Value = serde_json::from_str(&first).expect("the first line is JSON");
+        (event, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (event, stderr) = worker(None, "-vv");
+    assert_eq!(
+        (event["event"].as_str(), event["peer_id"].as_str()),
+        (Some("listening"), id["peer_id"].as_str())
+    );
+    assert!(event["listen"][0].as_str().is_some_and(|a| a.starts_with("/ip4/127.0.0.1/tcp/")), "{event}");
+    assert!(stderr.contains("DEBUG") || stderr.contains("TRACE"), "-vv shows the network's events: {stderr}");
+    let (_, stderr) = worker(Some("off"), "-vv");
+    assert!(!stderr.contains("DEBUG") && !stderr.contains("TRACE"), "RUST_LOG=off wins: {stderr}");
+
+    let o = zkinfer(&["-q", "run", "--tokens", "5,6", "--json"]);
+    let v = json(&o);
+    assert_eq!(v["tokens"], json!([5, 6]));
+    assert!(o.stderr.is_empty(), "-q: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(!zkinfer(&["-q", "-v", "run"]).status.success(), "-q and -v conflict");
 }

@@ -16,8 +16,18 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     let d = dir.path();
     let bundle_path = d.join("p.zkb");
     let b = s(&bundle_path);
-    let proved = json(&zkinfer(&["prove", "--tokens", TOKENS, "-o", b, "--json"]));
+    let out = zkinfer(&["prove", "--tokens", TOKENS, "-o", b, "--json"]);
+    let proved = json(&out);
     assert_eq!(proved["chunks"], 3, "2 blocks and 1 head slice: {proved}");
+    // With stdout for the JSON, each phase of each chunk is a log line on stderr, with the
+    // time left by the cost model.
+    let log = String::from_utf8_lossy(&out.stderr);
+    for phase in
+        ["chunk 1/3 block 0 (Both): keygen, ≈", "chunk 2/3 block 1 (Both): prove, ≈", "chunk 3/3 head"]
+    {
+        assert!(log.contains(phase), "{phase:?} in {log}");
+    }
+    assert!(log.contains("integer pass for 3 chunks; proving ≈") && log.contains("s left"), "{log}");
     assert_eq!(proved["srs"]["kind"], "insecure");
     let run = json(&zkinfer(&["run", "--tokens", TOKENS, "--json"]));
     assert_eq!(proved["next_token"], run["int"]["next_token"], "the proven token is the integer model's");
@@ -28,6 +38,18 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     assert_eq!(v["model_id"], proved["model_id"]);
     assert_eq!(v["next_token"], proved["next_token"]);
     assert_eq!(v["tokens"], serde_json::json!([5, 17, 99, 3]));
+    // `setup` makes the same keys as the proof's run: the bundle verifies with them.
+    let setup_keys = d.join("setup.keys.json");
+    let set = json(&zkinfer(&["setup", "--tokens", "4", "-o", s(&setup_keys), "--json"]));
+    assert_eq!(
+        (set["model_id"].clone(), set["tokens"].clone()),
+        (proved["model_id"].clone(), 4.into()),
+        "{set}"
+    );
+    assert_eq!(set["chunks"].as_array().map(Vec::len), Some(3), "{set}");
+    assert!(set["chunks"][0]["vk_hash"].as_str().is_some_and(|h| h.len() == 64), "{set}");
+    let v = json(&zkinfer(&["verify", b, "--keys", s(&setup_keys), "--json"]));
+    assert_eq!((v["valid"].clone(), v["keys_beside_bundle"].clone()), (true.into(), false.into()));
     let text = zkinfer(&["verify", b]);
     assert!(text.status.success());
     assert!(String::from_utf8_lossy(&text.stdout).contains("INSECURE"), "verify marks the dev SRS");
@@ -128,7 +150,7 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
     );
     // Aggregation: the estimate reads every chunk's commitments; a run that would not fit
     // the memory allowed is refused before anything is built, and no file is left behind.
-    let e = json(&zkinfer(&["aggregate", b, "--estimate"]));
+    let e = json(&zkinfer(&["aggregate", b, "--estimate", "--json"]));
     assert_eq!(e["chunks"], 3, "{e}");
     let commitments = e["bottom_level"]["commitments"].as_u64().expect("commitments");
     assert!(commitments > 3 * 100, "every chunk has its key's and proof's commitments: {e}");
@@ -168,11 +190,12 @@ fn prove_then_verify_the_builtin_model_and_reject_tampering() {
 fn bench_writes_a_json_and_a_markdown_row_per_chunk() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (j, md) = (tmp.path().join("b.json"), tmp.path().join("b.md"));
-    let out =
-        zkinfer(&["bench", "--tokens", "79,110", "--chunks", "2", "--json-out", s(&j), "--md-out", s(&md)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value =
+    let args =
+        ["bench", "--tokens", "79,110", "--chunks", "2", "--json-out", s(&j), "--md-out", s(&md), "--json"];
+    let v = json(&zkinfer(&args));
+    let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&j).expect("json")).expect("parses");
+    assert_eq!(v, written, "--json prints what --json-out holds");
     let rows = v["chunks"].as_array().expect("chunks");
     assert_eq!(rows.len(), 1, "{v}");
     let r = &rows[0];

@@ -50,7 +50,7 @@ fn fixture() -> &'static Fixture {
         eprintln!("setup: {} chunks in {:.1} s", keys.chunks.len(), start.elapsed().as_secs_f64());
         let start = std::time::Instant::now();
         let (bundle, _) =
-            prove_chain(&model, &TOKENS, &keys, &srs, &srs_cache, None, &mut |r| eprintln!("{r:?}"))
+            prove_chain(&model, &TOKENS, &keys, &srs, &srs_cache, None, &mut |e| eprintln!("{e:?}"))
                 .expect("prove");
         eprintln!("prove: {:.1} s", start.elapsed().as_secs_f64());
         Fixture { model, keys, bundle, params: VerifierParams::from_srs(&srs), _dir: dir }

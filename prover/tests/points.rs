@@ -27,7 +27,7 @@ fn points_match_snark_verifier_and_the_estimate_is_close() {
         let at_k = cache.downsized(&srs, spec.kind.k()).expect("downsized SRS");
         let protocol = compile(at_k.params(), &vk, Config::kzg().with_num_instance(vec![2]));
         let counted = protocol.preprocessed.len() + protocol.num_witness.iter().sum::<usize>();
-        let exact = keyed_layout(spec, &vk);
+        let exact = keyed_layout(&spec.kind, &vk);
         assert_eq!(exact.points(), counted, "{}: {exact:?}", spec.kind);
         assert_eq!(exact.key_points(), protocol.preprocessed.len(), "{}", spec.kind);
         let estimate = chunk_layout(spec).points();

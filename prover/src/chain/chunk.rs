@@ -18,7 +18,7 @@ use zkinfer_quantize::qmodel::QLayer;
 
 use super::plan::{head_consts, ChunkKind};
 use super::run::{prove_one, srs_at};
-use super::{ChainError, ChunkReport};
+use super::{ChainError, ChunkPhase, ChunkReport};
 use crate::bundle::ChunkProof;
 use crate::keys::{KeyCache, VkHash};
 use crate::srs::{Srs, SrsCache};
@@ -130,14 +130,24 @@ pub fn prove_chunk(
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
 ) -> Result<(ChunkProof, ChunkReport), ChainError> {
-    let (proof, report, _) =
-        prove_chunk_keyed(model, t, index, kind, Some(vk_hash), input, srs, srs_cache, key_cache)?;
+    let (proof, report, _) = prove_chunk_keyed(
+        model,
+        t,
+        index,
+        kind,
+        Some(vk_hash),
+        input,
+        srs,
+        srs_cache,
+        key_cache,
+        &mut |_| {},
+    )?;
     Ok((proof, report))
 }
 
 /// [`prove_chunk`], returning the chunk's verifying key too (from its proving key); with no
 /// `vk_hash` listed, the key is whatever the model's chunk circuit gives (a fresh run that
-/// makes its keys file as it proves).
+/// makes its keys file as it proves). `phase` is told as each phase of the proof starts.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn prove_chunk_keyed(
     model: &QuantizedModel,
@@ -149,6 +159,7 @@ pub(super) fn prove_chunk_keyed(
     srs: &Srs,
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
+    phase: &mut dyn FnMut(ChunkPhase),
 ) -> Result<(ChunkProof, ChunkReport, VerifyingKey<G1Affine>), ChainError> {
     let d = model.config().hidden_size;
     let (proof, keygen_seconds, prove_seconds, vk) = match (kind, input) {
@@ -168,7 +179,7 @@ pub(super) fn prove_chunk_keyed(
                 )));
             }
             let instances = BlockCircuit::instances(input, output);
-            prove_one(model, index, &kind, vk_hash, circuit, instances, &srs_k, key_cache, t)?
+            prove_one(model, index, &kind, vk_hash, circuit, instances, &srs_k, key_cache, t, phase)?
         }
         (ChunkKind::Head { lo, hi, shape }, ChunkInput::Head { input, prior, best }) => {
             check_len(index, "head input", t.saturating_mul(d), input.len())?;
@@ -181,7 +192,7 @@ pub(super) fn prove_chunk_keyed(
                     "chunk {index}: the keys' shape is not this model's"
                 )));
             }
-            prove_one(model, index, &kind, vk_hash, circuit, instances, &srs_k, key_cache, t)?
+            prove_one(model, index, &kind, vk_hash, circuit, instances, &srs_k, key_cache, t, phase)?
         }
         (kind, _) => {
             return Err(ChainError::ChunkOrder(format!(

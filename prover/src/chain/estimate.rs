@@ -9,7 +9,7 @@ use zkinfer_circuits::block::BlockCircuit;
 use zkinfer_circuits::cost::Layout;
 use zkinfer_circuits::head::HeadCircuit;
 
-use super::plan::{ChunkConsts, ChunkSpec};
+use super::plan::{ChunkKind, ChunkSpec};
 
 /// One chunk's layout and estimated cost.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -38,20 +38,24 @@ pub struct ChunkEstimate {
     pub aggregation_seconds: f64,
 }
 
-/// The layout of `circuit`'s constraint system at `2^k` rows.
-fn layout<C: Circuit<Fr>>(circuit: &C, k: u32) -> Layout {
+/// The layout of a `kind` chunk's circuit: its shape alone decides it, so no weights are
+/// needed (a progress bar or a keys file can ask).
+pub fn kind_layout(kind: &ChunkKind) -> Layout {
     let mut cs = ConstraintSystem::<Fr>::default();
-    let _config = C::configure_with_params(&mut cs, circuit.params());
-    Layout::of(&cs, k)
+    match kind {
+        ChunkKind::Block { shape, .. } => {
+            BlockCircuit::configure_with_params(&mut cs, *shape);
+        }
+        ChunkKind::Head { shape, .. } => {
+            HeadCircuit::configure_with_params(&mut cs, *shape);
+        }
+    }
+    Layout::of(&cs, kind.k())
 }
 
 /// The layout of `spec`'s circuit.
 pub fn chunk_layout(spec: &ChunkSpec) -> Layout {
-    let k = spec.kind.k();
-    match &spec.consts {
-        ChunkConsts::Block(c) => layout(&BlockCircuit::keygen(c.clone()), k),
-        ChunkConsts::Head(c) => layout(&HeadCircuit::keygen(c.clone()), k),
-    }
+    kind_layout(&spec.kind)
 }
 
 /// The layout and estimated cost of `spec`'s circuit.
@@ -72,9 +76,9 @@ pub fn estimate_chunk(spec: &ChunkSpec) -> ChunkEstimate {
     }
 }
 
-/// The layout of `spec`'s circuit with its selector columns as keygen made them in `vk`:
-/// its [`Layout::points`] are exactly those an in-circuit verifier reads.
-pub fn keyed_layout(spec: &ChunkSpec, vk: &VerifyingKey<G1Affine>) -> Layout {
-    let l = chunk_layout(spec);
+/// The layout of a `kind` chunk's circuit with its selector columns as keygen made them in
+/// `vk`: its [`Layout::points`] are exactly those an in-circuit verifier reads.
+pub fn keyed_layout(kind: &ChunkKind, vk: &VerifyingKey<G1Affine>) -> Layout {
+    let l = kind_layout(kind);
     l.with_compressed_selectors(vk.fixed_commitments().len().saturating_sub(l.fixed))
 }

@@ -98,8 +98,17 @@ impl ModelKeys {
         serde_json::to_string_pretty(&file).unwrap_or_default()
     }
 
-    /// Decodes and checks keys written by [`to_json`](Self::to_json).
+    /// Decodes and checks keys written by [`to_json`](Self::to_json), of circuits of any
+    /// size a chunk may have.
     pub fn from_json(text: &str) -> Result<Self, ChainError> {
+        Self::from_json_bounded(text, crate::srs::MAX_K)
+    }
+
+    /// [`from_json`](Self::from_json), refusing any chunk whose circuit has more than
+    /// `2^max_k` rows before its key is decoded: reading a verifying key takes memory in
+    /// proportion to its rows (halo2 expands compressed selectors into columns of `2^k` field
+    /// elements), so a few bytes naming a large shape would otherwise cost gigabytes.
+    pub fn from_json_bounded(text: &str, max_k: u32) -> Result<Self, ChainError> {
         let bad = |reason: String| ChainError::BadKeys(reason);
         let file: File = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         // Version 1 held halo2's plain vk encoding (keys made before selector compression).
@@ -117,8 +126,11 @@ impl ModelKeys {
             if c.index != i {
                 return Err(bad(format!("chunk {i} has index {}", c.index)));
             }
-            let bytes = hex::decode(&c.vk).map_err(|e| bad(format!("chunk {i}: vk is not hex: {e}")))?;
             let k = c.kind.k();
+            if k > max_k {
+                return Err(ChainError::KeyTooLarge { index: i, kind: c.kind.to_string(), k, max_k });
+            }
+            let bytes = hex::decode(&c.vk).map_err(|e| bad(format!("chunk {i}: vk is not hex: {e}")))?;
             let vk = match (c.kind, plain) {
                 (ChunkKind::Block { shape, .. }, false) => vk_from_bytes::<BlockCircuit>(&bytes, shape, k),
                 (ChunkKind::Head { shape, .. }, false) => vk_from_bytes::<HeadCircuit>(&bytes, shape, k),
@@ -145,8 +157,14 @@ impl ModelKeys {
 
     /// Reads and checks keys from `path`.
     pub fn read(path: &Path) -> Result<Self, ChainError> {
+        Self::read_bounded(path, crate::srs::MAX_K)
+    }
+
+    /// Reads and checks keys from `path`, of circuits of at most `2^max_k` rows
+    /// ([`from_json_bounded`](Self::from_json_bounded)).
+    pub fn read_bounded(path: &Path, max_k: u32) -> Result<Self, ChainError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ChainError::Io { path: path.display().to_string(), source: e })?;
-        Self::from_json(&text)
+        Self::from_json_bounded(&text, max_k)
     }
 }

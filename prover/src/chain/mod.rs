@@ -26,10 +26,13 @@ mod run;
 pub use aggregate::{aggregate_bundle, chain_roles, chain_snarks, model_id_of};
 pub use check::{check_keys, chunk_vk};
 pub use chunk::{chunk_inputs, prove_chunk, ChunkInput};
-pub use estimate::{chunk_layout, estimate_chunk, keyed_layout, ChunkEstimate};
+pub use estimate::{chunk_layout, estimate_chunk, keyed_layout, kind_layout, ChunkEstimate};
 pub use keys_file::{ChunkKey, ModelKeys};
 pub use plan::{head_consts, plan_chunks, ChunkConsts, ChunkKind, ChunkSpec};
-pub use run::{prove_chain, prove_chain_fresh, setup, verify_chain, ChainError, ChainOutcome, ChunkReport};
+pub use run::{
+    prove_chain, prove_chain_fresh, setup, verify_chain, ChainError, ChainEvent, ChainOutcome, ChunkPhase,
+    ChunkReport,
+};
 
 pub use zkinfer_circuits::block::{BlockCircuit, BlockConsts, BlockShape, Part};
 pub use zkinfer_circuits::head::{HeadCircuit, HeadConsts, HeadShape};

@@ -7,7 +7,7 @@ use zkinfer_circuits::head::check_chain;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 
 use super::check::chunk_vk;
-use super::chunk::{chunk_inputs, prove_chunk, prove_chunk_keyed, ChunkInput};
+use super::chunk::{chunk_inputs, prove_chunk_keyed, ChunkInput};
 use super::keys_file::{ChunkKey, ModelKeys};
 use super::plan::{plan_chunks, ChunkKind};
 use crate::bundle::{Bundle, BundleError, ChunkProof};
@@ -19,6 +19,21 @@ use crate::verifier_params::VerifierParams;
 /// Why a chain could not be set up, proved or accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// A keys file lists a chunk larger than the reader accepts; its key was not decoded.
+    #[error(
+        "keys file: chunk {index} ({kind}) is a circuit of 2^{k} rows, more than the 2^{max_k} accepted \
+         (its verifying key alone would take memory in proportion to 2^{k})"
+    )]
+    KeyTooLarge {
+        /// The chunk.
+        index: usize,
+        /// What it claims to prove.
+        kind: String,
+        /// Its circuit's `log2` rows.
+        k: u32,
+        /// The most accepted.
+        max_k: u32,
+    },
     /// The quantized model could not be read.
     #[error("model: {0}")]
     Model(#[from] zkinfer_quantize::error::LoadError),
@@ -144,6 +159,40 @@ pub struct ChainOutcome {
     pub next_logit: i128,
 }
 
+/// A phase of one chunk's proof, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkPhase {
+    /// Making (or loading from the key cache) the chunk's proving key.
+    Keygen,
+    /// Synthesizing the witness, committing to it and opening the commitments.
+    Prove,
+}
+
+impl std::fmt::Display for ChunkPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChunkPhase::Keygen => "keygen",
+            ChunkPhase::Prove => "prove",
+        })
+    }
+}
+
+/// What proving a chain is doing, as it happens.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChainEvent {
+    /// The chunks to prove, in chain order; next, the integer pass computes their inputs.
+    Planned(Vec<ChunkKind>),
+    /// Chunk `index` enters `phase`.
+    Phase {
+        /// Position in the chain.
+        index: usize,
+        /// The phase it enters.
+        phase: ChunkPhase,
+    },
+    /// Chunk `index` is proved.
+    Proved(ChunkReport),
+}
+
 /// What proving one chunk took.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChunkReport {
@@ -207,7 +256,9 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
     srs: &Srs,
     key_cache: Option<&KeyCache>,
     t: usize,
+    phase: &mut dyn FnMut(ChunkPhase),
 ) -> Result<(ChunkProof, f64, f64, VerifyingKey<G1Affine>), ChainError> {
+    phase(ChunkPhase::Keygen);
     let start = std::time::Instant::now();
     let pk = match key_cache {
         Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, kind, t))?.0,
@@ -220,6 +271,7 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
         )));
     }
     let keygen_s = start.elapsed().as_secs_f64();
+    phase(ChunkPhase::Prove);
     let start = std::time::Instant::now();
     let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove { index, source })?;
     let chunk = ChunkProof::new(index as u32, pk.get_vk(), proof);
@@ -228,8 +280,8 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
 
 /// Runs the integer model on `tokens` and proves every chunk `keys` lists; returns the
 /// bundle and the proven next token. Proving keys come from `key_cache` when given (and
-/// are stored there), else are made for each chunk and dropped. `report` gets each chunk's
-/// timings as it is done.
+/// are stored there), else are made for each chunk and dropped. `report` gets the plan,
+/// each chunk's phases and each chunk's timings as it is done.
 #[allow(clippy::too_many_arguments)]
 pub fn prove_chain(
     model: &QuantizedModel,
@@ -238,7 +290,7 @@ pub fn prove_chain(
     srs: &Srs,
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
-    report: &mut dyn FnMut(ChunkReport),
+    report: &mut dyn FnMut(ChainEvent),
 ) -> Result<(Bundle, Prior), ChainError> {
     if keys.model_id != model.model_id() {
         return Err(ChainError::ModelMismatch {
@@ -250,28 +302,60 @@ pub fn prove_chain(
     if t != keys.tokens {
         return Err(ChainError::TokenCount { keys: keys.tokens, prompt: t });
     }
-    let kinds: Vec<ChunkKind> = keys.chunks.iter().map(|c| c.kind).collect();
+    let listed: Vec<(ChunkKind, Option<VkHash>)> =
+        keys.chunks.iter().map(|c| (c.kind, Some(c.vk_hash))).collect();
+    let (proofs, _, best) = prove_listed(model, tokens, &listed, srs, srs_cache, key_cache, report)?;
+    Ok((Bundle::new(model.model_id(), &VerifierParams::from_srs(srs), proofs), best))
+}
+
+/// The integer pass over `tokens` and a proof of each chunk `listed` (its kind, and the
+/// verifying-key hash its proving key must have, if one is listed); returns the proofs,
+/// their verifying keys and the proven next token.
+#[allow(clippy::type_complexity)]
+fn prove_listed(
+    model: &QuantizedModel,
+    tokens: &[u32],
+    listed: &[(ChunkKind, Option<VkHash>)],
+    srs: &Srs,
+    srs_cache: &SrsCache,
+    key_cache: Option<&KeyCache>,
+    report: &mut dyn FnMut(ChainEvent),
+) -> Result<(Vec<ChunkProof>, Vec<VerifyingKey<G1Affine>>, Prior), ChainError> {
+    let t = tokens.len();
+    let kinds: Vec<ChunkKind> = listed.iter().map(|(kind, _)| *kind).collect();
+    report(ChainEvent::Planned(kinds.clone()));
     let inputs = chunk_inputs(model, tokens, &kinds)?;
-    let mut proofs = Vec::with_capacity(keys.chunks.len());
+    let (mut proofs, mut vks) = (Vec::with_capacity(kinds.len()), Vec::with_capacity(kinds.len()));
     let mut best: Option<Prior> = None;
-    for (index, (key, input)) in keys.chunks.iter().zip(&inputs).enumerate() {
-        let (proof, chunk_report) =
-            prove_chunk(model, t, index, key.kind, &key.vk_hash, input, srs, srs_cache, key_cache)?;
+    for (index, ((kind, vk_hash), input)) in listed.iter().zip(&inputs).enumerate() {
+        let (proof, chunk_report, vk) = prove_chunk_keyed(
+            model,
+            t,
+            index,
+            *kind,
+            vk_hash.as_ref(),
+            input,
+            srs,
+            srs_cache,
+            key_cache,
+            &mut |phase| report(ChainEvent::Phase { index, phase }),
+        )?;
         if let ChunkInput::Head { best: slice_best, .. } = input {
             best = Some(*slice_best);
         }
-        report(chunk_report);
+        report(ChainEvent::Proved(chunk_report));
         proofs.push(proof);
+        vks.push(vk);
     }
     let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
-    Ok((Bundle::new(model.model_id(), &VerifierParams::from_srs(srs), proofs), best))
+    Ok((proofs, vks, best))
 }
 
 /// [`setup`] and [`prove_chain`] in one pass, for a run without a keys file: each chunk's
 /// verifying key comes out of its proving key instead of a keygen of its own (a SmolLM2
 /// layer's verifying key alone takes about as long as a third of its proof). Returns the
-/// bundle, the proven next token and the keys (the same [`setup`] makes). `report` gets each
-/// chunk's timings and the number of chunks.
+/// bundle, the proven next token and the keys (the same [`setup`] makes). `report` gets what
+/// [`prove_chain`]'s does.
 pub fn prove_chain_fresh(
     model: &QuantizedModel,
     tokens: &[u32],
@@ -279,25 +363,15 @@ pub fn prove_chain_fresh(
     srs: &Srs,
     srs_cache: &SrsCache,
     key_cache: Option<&KeyCache>,
-    report: &mut dyn FnMut(ChunkReport, usize),
+    report: &mut dyn FnMut(ChainEvent),
 ) -> Result<(Bundle, Prior, ModelKeys), ChainError> {
     let t = tokens.len();
     // Only the kinds: the plan's constants (every layer's weights) are not kept while proving.
     let kinds: Vec<ChunkKind> = plan_chunks(model, t, max_k)?.into_iter().map(|s| s.kind).collect();
-    let inputs = chunk_inputs(model, tokens, &kinds)?;
-    let (mut proofs, mut chunks) = (Vec::with_capacity(kinds.len()), Vec::with_capacity(kinds.len()));
-    let mut best: Option<Prior> = None;
-    for (index, (kind, input)) in kinds.iter().zip(&inputs).enumerate() {
-        let (proof, chunk_report, vk) =
-            prove_chunk_keyed(model, t, index, *kind, None, input, srs, srs_cache, key_cache)?;
-        if let ChunkInput::Head { best: slice_best, .. } = input {
-            best = Some(*slice_best);
-        }
-        report(chunk_report, kinds.len());
-        proofs.push(proof);
-        chunks.push(ChunkKey { kind: *kind, vk_hash: vk_hash(&vk), vk });
-    }
-    let best = best.ok_or_else(|| ChainError::ChunkOrder("no head slice".into()))?;
+    let listed: Vec<(ChunkKind, Option<VkHash>)> = kinds.iter().map(|&k| (k, None)).collect();
+    let (proofs, vks, best) = prove_listed(model, tokens, &listed, srs, srs_cache, key_cache, report)?;
+    let chunks =
+        kinds.into_iter().zip(vks).map(|(kind, vk)| ChunkKey { kind, vk_hash: vk_hash(&vk), vk }).collect();
     let params = VerifierParams::from_srs(srs);
     let keys = ModelKeys {
         model_id: model.model_id().to_string(),
