@@ -54,6 +54,7 @@ use halo2_proofs::plonk::{
 };
 use halo2_proofs::poly::Rotation;
 
+use crate::failure::{internal, too_wide, Chip};
 use crate::field::{pow2, shr_bits, AssignedFr};
 
 /// Bits per limb of the default table (chips on their own, the head circuit).
@@ -341,7 +342,7 @@ impl RangeChip {
         bits: u32,
     ) -> Result<AssignedFr<'v>, Error> {
         if bits == 0 {
-            return Err(Error::Synthesis);
+            return Err(internal(Chip::Range, "a signed range check of 0 bits"));
         }
         self.assign(region, offset, v, bits, pow2(bits - 1))
     }
@@ -355,7 +356,7 @@ impl RangeChip {
         shift: Fr,
     ) -> Result<AssignedFr<'v>, Error> {
         if bits > MAX_RANGE_BITS {
-            return Err(Error::Synthesis);
+            return Err(too_wide(Chip::Range, "range check", bits, MAX_RANGE_BITS));
         }
         let cfg = &self.config;
         let limb = cfg.limb_bits();

@@ -61,6 +61,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 
 use crate::attention::AttentionChip;
+use crate::failure::{self, Chip};
 use crate::lookup::LookupChip;
 use crate::matmul::MatmulChip;
 use crate::norm::NormChip;
@@ -147,9 +148,10 @@ impl Circuit<Fr> for BlockCircuit {
     }
 
     fn synthesize(&self, config: BlockConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        failure::clear();
         let c = &*self.consts;
         if config.shape != self.shape {
-            return Err(Error::Synthesis);
+            return Err(failure::internal(Chip::Block, "the configuration is not the circuit's shape"));
         }
         config.range_table.load(&mut layouter)?;
         NormChip::construct(config.norm, &c.tables.rsqrt).load(&mut layouter)?;
@@ -161,7 +163,9 @@ impl Circuit<Fr> for BlockCircuit {
             AttentionChip::construct(attention.clone(), &c.tables)?.load(&mut layouter)?;
         }
         let input = match &self.input {
-            Some(v) if v.len() != c.t * c.config.hidden_size => return Err(Error::Synthesis),
+            Some(v) if v.len() != c.t * c.config.hidden_size => {
+                return Err(failure::wrong_length(Chip::Block, "input", c.t * c.config.hidden_size, v.len()))
+            }
             Some(v) => Value::known(v.as_slice()),
             None => Value::unknown(),
         };
