@@ -183,6 +183,7 @@ impl AttentionChip {
         v: &[AssignedFr<'_>],
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let layout = AttnLayout::new(shape, q_bits, k_bits, self.config.score.rescale.range_layout())?;
+        check_lengths(&layout, q, k, v)?;
         let values = |what: &'static str, cells: &[AssignedFr<'_>], bits: u32| {
             let values: Value<Vec<Option<i128>>> = cells.iter().map(cell_i128).collect();
             check(&values, Chip::Attention, |v| {
@@ -218,9 +219,7 @@ impl AttentionChip {
         }
         let a = &layout.shape;
         let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
-        check_length(Chip::Attention, "queries", t * h * d, q.len())?;
-        check_length(Chip::Attention, "keys", t * kv * d, k.len())?;
-        check_length(Chip::Attention, "values", t * kv * d, v.len())?;
+        check_lengths(layout, q, k, v)?;
         check(&w, Chip::Attention, |w| {
             Problem::length("witness's rows", h * t, w.rows.len()).or_else(|| {
                 (!w.fits(layout))
@@ -281,6 +280,15 @@ impl AttentionChip {
             .map(|c| c.ok_or_else(|| internal(Chip::Attention, "a head output was not assigned")))
             .collect()
     }
+}
+
+/// Refuses `q: [t, h, D]`, `k, v: [t, kv, D]` of other lengths than `layout`'s.
+fn check_lengths<T>(layout: &AttnLayout, q: &[T], k: &[T], v: &[T]) -> Result<(), Error> {
+    let a = &layout.shape;
+    let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
+    check_length(Chip::Attention, "queries", t * h * d, q.len())?;
+    check_length(Chip::Attention, "keys", t * kv * d, k.len())?;
+    check_length(Chip::Attention, "values", t * kv * d, v.len())
 }
 
 #[cfg(test)]

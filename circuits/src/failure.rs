@@ -271,7 +271,12 @@ thread_local! {
 /// Records that `chip` refused because of `problem` and returns `Error::Synthesis`, the
 /// error synthesis must return.
 pub fn fail(chip: Chip, problem: Problem) -> Error {
-    LAST.with(|last| *last.borrow_mut() = Some(Failure { chip, problem }));
+    record(Failure { chip, problem })
+}
+
+/// Records `failure` and returns `Error::Synthesis`.
+pub fn record(failure: Failure) -> Error {
+    LAST.with(|last| *last.borrow_mut() = Some(failure));
     Error::Synthesis
 }
 
@@ -331,6 +336,12 @@ pub fn explain(error: &Error) -> Option<Failure> {
         Error::Synthesis => LAST.with(|last| last.borrow_mut().take()),
         _ => None,
     }
+}
+
+/// What went wrong behind `error`: the recorded failure (taken) when it is
+/// `Error::Synthesis` and one was recorded, else halo2's own message.
+pub fn describe(error: &Error) -> String {
+    explain(error).map_or_else(|| error.to_string(), |failure| failure.to_string())
 }
 
 #[cfg(test)]

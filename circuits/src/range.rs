@@ -408,6 +408,7 @@ mod tests {
     use halo2_proofs::plonk::Circuit;
 
     use super::*;
+    use crate::failure::Problem;
     use crate::field::i128_to_fr;
     use crate::testing::{constraint_failures, lookup_failures};
 
@@ -665,6 +666,11 @@ mod tests {
             layout: RangeLayout::DEFAULT,
             tamper: None,
         };
-        assert!(matches!(MockProver::run(10, &circuit, vec![]), Err(Error::Synthesis)));
+        let failure = crate::testing::refusal(10, &circuit, vec![]);
+        let too_wide = Problem::TooWide { what: "range check", got: MAX_RANGE_BITS + 1, max: MAX_RANGE_BITS };
+        assert_eq!((failure.chip, failure.problem), (Chip::Range, too_wide));
+        let zero_bits =
+            crate::testing::refusal(10, &RangeCircuit { checks: vec![(0, 0, true)], ..circuit }, vec![]);
+        assert_eq!(zero_bits.problem, Problem::Internal("a signed range check of 0 bits"));
     }
 }

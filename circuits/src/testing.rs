@@ -142,3 +142,18 @@ impl Assignment<Fr> for LastRows {
     fn push_namespace<NR: Into<String>, N: FnOnce() -> NR>(&mut self, _: N) {}
     fn pop_namespace(&mut self, _: Option<String>) {}
 }
+
+/// Runs `circuit` through `MockProver` at `k`, which must refuse it with
+/// `Error::Synthesis`; returns the failure the refusing chip recorded.
+pub(crate) fn refusal<C: halo2_proofs::plonk::Circuit<Fr>>(
+    k: u32,
+    circuit: &C,
+    instances: Vec<Vec<Fr>>,
+) -> crate::failure::Failure {
+    crate::failure::clear();
+    match halo2_proofs::dev::MockProver::run(k, circuit, instances) {
+        Err(e @ Error::Synthesis) => crate::failure::explain(&e).expect("the refusing chip records why"),
+        Err(e) => panic!("expected a synthesis refusal, got {e}"),
+        Ok(_) => panic!("expected a synthesis refusal, the circuit synthesized"),
+    }
+}

@@ -97,8 +97,8 @@ pub enum HeadError {
         vocab: usize,
     },
     /// A scale the chips do not accept.
-    #[error("the {0} site is outside what the chips accept")]
-    Site(&'static str),
+    #[error("the {0} site is outside what the chips accept: {1}")]
+    Site(&'static str, String),
     /// `lm_head` weights the matmul chip refuses.
     #[error("lm_head weights: {0}")]
     Weights(MatmulError),
