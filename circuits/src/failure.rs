@@ -333,9 +333,16 @@ pub fn clear() {
 /// `error` is not `Error::Synthesis` or nothing was recorded.
 pub fn explain(error: &Error) -> Option<Failure> {
     match error {
-        Error::Synthesis => LAST.with(|last| last.borrow_mut().take()),
+        Error::Synthesis => take(),
         _ => None,
     }
+}
+
+/// The recorded failure, taken. For callers that lose halo2's error: halo2-axiom's
+/// `create_proof` unwraps a synthesis error into a panic, so a prover that catches the
+/// panic asks here whether a chip refused (after [`clear`] before proving).
+pub fn take() -> Option<Failure> {
+    LAST.with(|last| last.borrow_mut().take())
 }
 
 /// What went wrong behind `error`: the recorded failure (taken) when it is

@@ -114,7 +114,13 @@ pub fn prove_with_rng<C: Circuit<Fr>>(
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(ProveError::from_halo2(e)),
-        Err(payload) => return Err(ProveError::Panicked(panic_message(payload.as_ref()))),
+        // halo2-axiom unwraps synthesis errors while proving: a refusal arrives as a panic.
+        Err(payload) => {
+            return Err(match failure::take() {
+                Some(refusal) => ProveError::Refused(refusal),
+                None => ProveError::Panicked(panic_message(payload.as_ref())),
+            })
+        }
     }
     let bytes = transcript.finalize();
     verify(&VerifierParams::from_srs(srs), pk.get_vk(), &instances, &bytes)

@@ -275,7 +275,7 @@ fn a_chip_refusal_reaches_the_caller_with_its_detail() {
     failure::fail(Chip::Rescale, Problem::Unsupported("stale".into()));
     let err = prove(&srs, &pk, not_a_byte, instances.clone()).expect_err("a refused witness");
     assert!(matches!(err, ProveError::Refused(_)), "{err}");
-    assert_eq!(err.to_string(), "lookup: input = 300 is outside [0, 255]");
+    assert_eq!(err.to_string(), "lookup: input = 300 is outside the unsigned 8-bit range [0, 255]");
     // The detail went with the error: nothing is left for the next run.
     assert!(failure::explain(&Error::Synthesis).is_none());
     prove(&srs, &pk, circuit, TestCircuit::instances(Op::Mul, &ROWS)).expect("honest");
