@@ -79,7 +79,7 @@ pub enum KeyError {
         /// The SRS's `k`.
         k: u32,
         /// The chip's refusal.
-        failure: Failure,
+        failure: Box<Failure>,
     },
     /// A cache entry could not be written.
     #[error("cannot write key cache entry {path}: {source}")]
@@ -300,7 +300,7 @@ impl KeyError {
     /// behind it.
     fn from_halo2(k: u32, error: halo2_proofs::plonk::Error) -> Self {
         match failure::explain(&error) {
-            Some(failure) => KeyError::Refused { k, failure },
+            Some(failure) => KeyError::Refused { k, failure: Box::new(failure) },
             None => KeyError::Keygen { k, source: error },
         }
     }

@@ -46,7 +46,7 @@ pub enum ProveError {
     /// A chip refused the witness while the circuit was synthesized (a value outside its
     /// calibrated range, a list of the wrong length, …).
     #[error("{0}")]
-    Refused(Failure),
+    Refused(Box<Failure>),
     /// halo2 returned an error of its own.
     #[error("proving failed: {0}")]
     Halo2(halo2_proofs::plonk::Error),
@@ -65,7 +65,7 @@ impl ProveError {
     /// [`zkinfer_circuits::failure`]).
     pub fn from_halo2(error: halo2_proofs::plonk::Error) -> Self {
         match failure::explain(&error) {
-            Some(refusal) => ProveError::Refused(refusal),
+            Some(refusal) => ProveError::Refused(Box::new(refusal)),
             None => ProveError::Halo2(error),
         }
     }
@@ -117,7 +117,7 @@ pub fn prove_with_rng<C: Circuit<Fr>>(
         // halo2-axiom unwraps synthesis errors while proving: a refusal arrives as a panic.
         Err(payload) => {
             return Err(match failure::take() {
-                Some(refusal) => ProveError::Refused(refusal),
+                Some(refusal) => ProveError::Refused(Box::new(refusal)),
                 None => ProveError::Panicked(panic_message(payload.as_ref())),
             })
         }

@@ -19,7 +19,7 @@ pub fn chunk_vk(spec: &ChunkSpec, srs: &Srs, cache: &SrsCache) -> Result<Verifyi
         ChunkConsts::Block(c) => keygen_vk(&srs, &zkinfer_circuits::block::BlockCircuit::keygen(c.clone())),
         ChunkConsts::Head(c) => keygen_vk(&srs, &zkinfer_circuits::head::HeadCircuit::keygen(c.clone())),
     };
-    vk.map_err(|source| ChainError::ChunkKeys { index: spec.index, kind: spec.kind, source })
+    vk.map_err(|source| ChainError::ChunkKeys { index: spec.index, kind: Box::new(spec.kind), source })
 }
 
 /// Checks that `keys` is exactly what [`setup`](super::setup) makes for `model` on `srs`:

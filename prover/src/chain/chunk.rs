@@ -171,8 +171,8 @@ pub(super) fn prove_chunk_keyed(
             // A bad input fails now, not after keygen.
             circuit.check_input().map_err(|f| ChainError::Prove {
                 index,
-                kind,
-                source: ProveError::Refused(f),
+                kind: Box::new(kind),
+                source: ProveError::Refused(Box::new(f)),
             })?;
             let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let instances = BlockCircuit::instances(input, output);

@@ -55,7 +55,7 @@ pub enum ChainError {
         /// The chunk.
         index: usize,
         /// What it proves (the block, the layer, or the head slice).
-        kind: ChunkKind,
+        kind: Box<ChunkKind>,
         /// Why.
         source: ProveError,
     },
@@ -65,7 +65,7 @@ pub enum ChainError {
         /// The chunk.
         index: usize,
         /// What it proves.
-        kind: ChunkKind,
+        kind: Box<ChunkKind>,
         /// Why.
         source: KeyError,
     },
@@ -221,7 +221,7 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
     t: usize,
 ) -> Result<(ChunkProof, f64, f64, VerifyingKey<G1Affine>), ChainError> {
     let start = std::time::Instant::now();
-    let keys_error = |source| ChainError::ChunkKeys { index, kind: *kind, source };
+    let keys_error = |source| ChainError::ChunkKeys { index, kind: Box::new(*kind), source };
     let pk = match key_cache {
         Some(cache) => {
             cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, kind, t)).map_err(keys_error)?.0
@@ -238,7 +238,7 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
     let start = std::time::Instant::now();
     let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove {
         index,
-        kind: *kind,
+        kind: Box::new(*kind),
         source,
     })?;
     let chunk = ChunkProof::new(index as u32, pk.get_vk(), proof);
