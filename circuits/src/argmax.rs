@@ -69,6 +69,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, Fixed, Selector};
 use halo2_proofs::poly::Rotation;
 
+use crate::failure::{check, internal, too_wide, unsupported, Chip, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::range::{range_rows, RangeChip, RangeConfig, RangeTableConfig, MAX_RANGE_BITS};
 
@@ -273,13 +274,14 @@ impl ArgmaxChip {
     ) -> Result<ArgmaxCells<'v>, Error> {
         let bits = self.config.bits;
         if bits == 0 || bits > MAX_RANGE_BITS {
-            return Err(Error::Synthesis);
+            return Err(too_wide(Chip::Argmax, "logit width", bits, MAX_RANGE_BITS));
         }
-        let half = 1i128 << (bits - 1).min(126);
-        let in_range = |v: &i128| (-half..half).contains(v);
         let values: Value<Vec<Option<i128>>> =
             prior.iter().map(|p| p.map(|p| Some(p.logit))).chain(logits.iter().map(cell_i128)).collect();
-        values.error_if_known_and(|v| v.iter().any(|v| !v.as_ref().is_some_and(in_range)))?;
+        let what = if prior.is_some() { "candidate (the prior, then the logits)" } else { "logit" };
+        check(&values, Chip::Argmax, |v| {
+            Problem::first_outside(what, v.iter().copied(), Span::signed(bits.min(127)))
+        })?;
         let w = values.map(|v| ArgmaxWitness::new(&v.into_iter().flatten().collect::<Vec<_>>()));
         let cells = self.assign_witness(region, offset, prior, logits, first_index, w)?;
         Ok(cells)
@@ -300,9 +302,14 @@ impl ArgmaxChip {
         let skip = usize::from(prior.is_some());
         let n = skip + logits.len();
         if logits.is_empty() || cfg.bits == 0 || cfg.bits > MAX_RANGE_BITS {
-            return Err(Error::Synthesis);
+            let why = format!(
+                "{} logits of {} bits (at least one, of 1 to {MAX_RANGE_BITS} bits)",
+                logits.len(),
+                cfg.bits
+            );
+            return Err(unsupported(Chip::Argmax, why));
         }
-        w.as_ref().error_if_known_and(|w| w.chosen.len() != n)?;
+        check(&w, Chip::Argmax, |w| Problem::length("witness's choices", n, w.chosen.len()))?;
         let value = |j: usize| -> Value<i128> {
             match (j.checked_sub(skip), prior) {
                 (None, Some(p)) => p.map(|p| p.logit),
@@ -358,7 +365,7 @@ impl ArgmaxChip {
             }
             cells = Some((index, max));
         }
-        let (index, max) = cells.ok_or(Error::Synthesis)?;
+        let (index, max) = cells.ok_or_else(|| internal(Chip::Argmax, "no logit row was assigned"))?;
         Ok(ArgmaxCells { index, max, prior: prior_cells })
     }
 }

@@ -70,6 +70,7 @@ use halo2_proofs::plonk::{ConstraintSystem, Error};
 use zkinfer_quantize::fixed::tables::Tables;
 use zkinfer_quantize::int::ops::AttnShape;
 
+use crate::failure::{check, check_length, internal, Chip, Problem, Span};
 use crate::field::{cell_i128, AssignedFr};
 use crate::pool::ColumnPool;
 use crate::range::{RangeLayout, RangeTableConfig};
@@ -182,20 +183,20 @@ impl AttentionChip {
         v: &[AssignedFr<'_>],
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let layout = AttnLayout::new(shape, q_bits, k_bits, self.config.score.rescale.range_layout())?;
-        let values = |cells: &[AssignedFr<'_>]| {
-            cells.iter().fold(Value::known(Some(Vec::with_capacity(cells.len()))), |acc, c| {
-                acc.zip(cell_i128(c)).map(|(acc, v)| {
-                    let mut acc = acc?;
-                    acc.push(v?);
-                    Some(acc)
-                })
-            })
+        check_lengths(&layout, q, k, v)?;
+        let values = |what: &'static str, cells: &[AssignedFr<'_>], bits: u32| {
+            let values: Value<Vec<Option<i128>>> = cells.iter().map(cell_i128).collect();
+            check(&values, Chip::Attention, |v| {
+                Problem::first_outside(what, v.iter().copied(), Span::signed(bits))
+            })?;
+            Ok::<_, Error>(values.map(|v| v.into_iter().flatten().collect::<Vec<_>>()))
         };
-        let witness = values(q).zip(values(k)).zip(values(v)).map(|((q, k), v)| match (q, k, v) {
-            (Some(q), Some(k), Some(v)) => self.witness(&layout, &q, &k, &v),
-            _ => None,
-        });
-        witness.error_if_known_and(Option::is_none)?;
+        let (qs, ks, vs) =
+            (values("query", q, q_bits)?, values("key", k, k_bits)?, values("value", v, shape.v.bits)?);
+        let witness = qs.zip(ks).zip(vs).map(|((q, k), v)| self.witness(&layout, &q, &k, &v));
+        check(&witness, Chip::Attention, |w| {
+            w.is_none().then(|| Problem::Unsupported("no witness for these queries, keys and values".into()))
+        })?;
         self.assign_witness(region, offset, &layout, q, k, v, witness.map(Option::unwrap_or_default))
     }
 
@@ -214,14 +215,17 @@ impl AttentionChip {
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         if layout.layout != self.config.score.rescale.range_layout() {
             // A layout for another range table would misplace every range check.
-            return Err(Error::Synthesis);
+            return Err(internal(Chip::Attention, "a layout for another range table"));
         }
         let a = &layout.shape;
         let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
-        if q.len() != t * h * d || k.len() != t * kv * d || v.len() != t * kv * d {
-            return Err(Error::Synthesis);
-        }
-        w.as_ref().error_if_known_and(|w| !w.fits(layout))?;
+        check_lengths(layout, q, k, v)?;
+        check(&w, Chip::Attention, |w| {
+            Problem::length("witness's rows", h * t, w.rows.len()).or_else(|| {
+                (!w.fits(layout))
+                    .then(|| Problem::Unsupported("a witness row does not have the layout's shape".into()))
+            })
+        })?;
         let score_chip = ScoreChip::construct(self.config.score);
         let head_chip = HeadChip::construct(self.config.head);
         let score_rows = layout.score.rows(layout.layout);
@@ -271,8 +275,20 @@ impl AttentionChip {
                 band += layout.band_rows(n);
             }
         }
-        heads.into_iter().map(|c| c.ok_or(Error::Synthesis)).collect()
+        heads
+            .into_iter()
+            .map(|c| c.ok_or_else(|| internal(Chip::Attention, "a head output was not assigned")))
+            .collect()
     }
+}
+
+/// Refuses `q: [t, h, D]`, `k, v: [t, kv, D]` of other lengths than `layout`'s.
+fn check_lengths<T>(layout: &AttnLayout, q: &[T], k: &[T], v: &[T]) -> Result<(), Error> {
+    let a = &layout.shape;
+    let (t, h, kv, d) = (a.t, a.heads, a.kv_heads, a.head_dim);
+    check_length(Chip::Attention, "queries", t * h * d, q.len())?;
+    check_length(Chip::Attention, "keys", t * kv * d, k.len())?;
+    check_length(Chip::Attention, "values", t * kv * d, v.len())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - [`head`]: the model head (final RMSNorm of the last token, `lm_head`, argmax), in vocabulary slices;
 //! - [`block`]: a chunk of a transformer block (attention and/or MLP half) as one circuit;
 //! - [`field`]: signed integers as field elements;
+//! - [`failure`]: why a chip refused to synthesize (the chip, the value, the bounds);
 //! - [`range`]: range checks by byte decomposition;
 //! - [`rescale`]: `round_shift` then `saturate`, the rescale of every site;
 //! - [`lookup`]: the nonlinearity tables, with SiLU's and exp's out-of-domain branches;
@@ -64,6 +65,7 @@ pub mod argmax;
 pub mod attention;
 pub mod block;
 pub mod cost;
+pub mod failure;
 pub mod field;
 pub mod head;
 pub mod lookup;

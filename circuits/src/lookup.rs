@@ -60,6 +60,7 @@ use zkinfer_quantize::fixed::tables::{
     LookupTable, EXP_IN_BITS, RECIP_MANT_BITS, RSQRT_MANT_BITS, SILU_IN_BITS,
 };
 
+use crate::failure::{check, unsupported, Chip, Int, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
 
@@ -253,7 +254,14 @@ impl LookupChip {
         match cfg.fold {
             1 => Ok(len),
             f if cfg.rows * f == len => Ok(cfg.rows),
-            _ => Err(Error::Synthesis),
+            f => Err(unsupported(
+                Chip::Lookup,
+                format!(
+                    "the {} table has {len} values; folded {f} times it needs {}",
+                    self.table.name,
+                    cfg.rows * f
+                ),
+            )),
         }
     }
 
@@ -287,9 +295,12 @@ impl LookupChip {
         offset: usize,
         x: &AssignedFr<'_>,
     ) -> Result<AssignedFr<'v>, Error> {
-        let value = cell_i128(x).map(|x| x.and_then(|x| Some((x, self.get(x)?))));
-        value.error_if_known_and(Option::is_none)?;
-        let pair = value.map(|p| p.unwrap_or_default());
+        let value = cell_i128(x).map(|x| (x, x.and_then(|x| self.get(x))));
+        check(&value, Chip::Lookup, |(x, y)| {
+            let domain = Span::new(self.table.start.into(), self.table.end().into());
+            y.is_none().then(|| Problem::outside("input", None, Int(*x), domain))
+        })?;
+        let pair = value.map(|(x, y)| x.zip(y).unwrap_or_default());
         let (input, output) = self.assign_pair(region, offset, pair)?;
         region.constrain_equal(x.cell(), input.cell());
         Ok(output)

@@ -74,6 +74,7 @@ use zkinfer_quantize::fixed::tables::{LookupTable, RSQRT_MANT_BITS, RSQRT_OUT_FR
 use zkinfer_quantize::fixed::{normalize, Scale};
 use zkinfer_quantize::qmodel::QNorm;
 
+use crate::failure::{check, check_length, fail, internal, unsupported, Chip, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::lookup::{LookupChip, LookupConfig};
 use crate::pool::ColumnPool;
@@ -111,15 +112,29 @@ impl NormSite {
     /// rescale is not a valid [`RescaleSite`].
     pub fn new(norm: &QNorm, x_bits: u32) -> Result<Self, Error> {
         let d = norm.weight.len();
-        let g_half = 1i64 << (WEIGHT_BITS - 1);
-        let ok = (1..=MAX_X_BITS).contains(&x_bits)
-            && d > 0
-            && u32::try_from(d).is_ok()
-            && norm.weight.iter().all(|g| (-g_half..g_half).contains(g))
-            && (1..=MAX_EPS).contains(&norm.eps);
-        let shift = (RSQRT_OUT_FRAC + MAX_EXP + norm.frac).checked_sub(norm.out.frac);
-        let (true, Some(shift)) = (ok, shift) else {
-            return Err(Error::Synthesis);
+        if !(1..=MAX_X_BITS).contains(&x_bits) {
+            return Err(unsupported(
+                Chip::Norm,
+                format!("inputs of {x_bits} bits (1 to {MAX_X_BITS} are supported)"),
+            ));
+        }
+        if d == 0 || u32::try_from(d).is_err() {
+            return Err(unsupported(Chip::Norm, format!("{d} weights (1 to 2^32 − 1 are supported)")));
+        }
+        let weights = norm.weight.iter().map(|&g| Some(i128::from(g)));
+        if let Some(problem) = Problem::first_outside("weight", weights, Span::signed(WEIGHT_BITS)) {
+            return Err(fail(Chip::Norm, problem));
+        }
+        if let Some(problem) = Problem::unless_in("eps", Some(norm.eps.into()), Span::new(1, MAX_EPS.into()))
+        {
+            return Err(fail(Chip::Norm, problem));
+        }
+        let Some(shift) = (RSQRT_OUT_FRAC + MAX_EXP + norm.frac).checked_sub(norm.out.frac) else {
+            let why = format!(
+                "an output of {} fractional bits, more than rsqrt's {RSQRT_OUT_FRAC} + {MAX_EXP} + the weights' {}",
+                norm.out.frac, norm.frac
+            );
+            return Err(unsupported(Chip::Norm, why));
         };
         let product_bits = x_bits + RSQRT_OUT_FRAC + (WEIGHT_BITS - 1) + MAX_EXP + 1;
         let rescale = RescaleSite::new(shift, norm.out.bits, product_bits)?;
@@ -507,13 +522,16 @@ impl NormChip {
         x: &[AssignedFr<'_>],
         site: &NormSite,
     ) -> Result<NormCells<'v>, Error> {
-        let half = 1i128 << (site.x_bits - 1);
         let values: Value<Vec<Option<i128>>> = x.iter().map(cell_i128).collect();
-        values.error_if_known_and(|v| v.iter().any(|v| !v.is_some_and(|v| (-half..half).contains(&v))))?;
+        check(&values, Chip::Norm, |v| {
+            Problem::first_outside("input", v.iter().copied(), Span::signed(site.x_bits))
+        })?;
         let witness = values.map(|v| {
             NormWitness::new(&v.into_iter().flatten().collect::<Vec<_>>(), site, self.rsqrt.table())
         });
-        witness.error_if_known_and(|w| w.e > MAX_EXP)?;
+        check(&witness, Chip::Norm, |w| {
+            Problem::unless_in("mean square's exponent", Some(w.e.into()), Span::new(0, MAX_EXP.into()))
+        })?;
         self.assign_witness(region, offset, x, site, witness.as_ref())
     }
 
@@ -528,10 +546,11 @@ impl NormChip {
         w: Value<&NormWitness>,
     ) -> Result<NormCells<'v>, Error> {
         let d = site.d();
-        if x.len() != d {
-            return Err(Error::Synthesis);
-        }
-        w.error_if_known_and(|w| w.x.len() != d || w.rescale.len() != d)?;
+        check_length(Chip::Norm, "token", d, x.len())?;
+        check(&w, Chip::Norm, |w| {
+            Problem::length("witness's inputs", d, w.x.len())
+                .or_else(|| Problem::length("witness's rescales", d, w.rescale.len()))
+        })?;
         let cfg = &self.config;
         let o = offset;
 
@@ -592,7 +611,7 @@ impl NormChip {
             xs.push(x_cell);
             ys.push(cells.y);
         }
-        let last = acc_cell.ok_or(Error::Synthesis)?;
+        let last = acc_cell.ok_or_else(|| internal(Chip::Norm, "no running sum was assigned"))?;
         region.constrain_equal(last.cell(), ss.cell());
         Ok(NormCells { x: xs, y: ys, ss, ms, m, e, r })
     }

@@ -33,6 +33,7 @@ use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::fixed::tables::{SILU_FRAC, SILU_IN_BITS};
 use zkinfer_quantize::fixed::Scale;
 
+use crate::failure::{check, unsupported, Chip, Problem};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::lookup::ExtendedLookupChip;
 use crate::range::RangeLayout;
@@ -42,9 +43,15 @@ use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 /// `mid.bits`, inputs `gate_bits + up.bits` wide. `Error::Synthesis` when the shift is
 /// negative, `gate_bits < 16`, or a width is out of the rescale chip's reach.
 pub fn swiglu_site(gate_bits: u32, up: Scale, mid: Scale) -> Result<RescaleSite, Error> {
-    let shift = (SILU_FRAC + up.frac).checked_sub(mid.frac).ok_or(Error::Synthesis)?;
+    let shift = (SILU_FRAC + up.frac).checked_sub(mid.frac).ok_or_else(|| {
+        let why =
+            format!("mid's {} fractional bits exceed SiLU's {SILU_FRAC} plus up's {}", mid.frac, up.frac);
+        unsupported(Chip::Swiglu, why)
+    })?;
     if gate_bits < SILU_IN_BITS {
-        return Err(Error::Synthesis);
+        let why =
+            format!("a gate of {gate_bits} bits, narrower than the SiLU table's {SILU_IN_BITS}-bit input");
+        return Err(unsupported(Chip::Swiglu, why));
     }
     RescaleSite::new(shift, mid.bits, gate_bits + up.bits)
 }
@@ -150,7 +157,8 @@ impl ProductChip {
             }
             _ => None,
         });
-        witness.error_if_known_and(Option::is_none)?;
+        let x = cell_i128(s).zip(cell_i128(u)).map(|(s, u)| s.zip(u).and_then(|(s, u)| s.checked_mul(u)));
+        check(&x, Chip::Product, |x| Problem::unless_in("product s·u", *x, site.input_span()))?;
         let fallback = ProductWitness::new(0, 0, site);
         let cells = self.assign_witness(region, offset, site, witness.map(|w| w.unwrap_or(fallback)))?;
         region.constrain_equal(s.cell(), cells.s.cell());

@@ -57,6 +57,7 @@ use halo2_proofs::plonk::{
 };
 use halo2_proofs::poly::Rotation;
 
+use crate::failure::{internal, too_wide, Chip};
 use crate::field::{pow2, shr_bits, AssignedFr};
 
 pub mod bus;
@@ -385,7 +386,7 @@ impl RangeChip {
         bits: u32,
     ) -> Result<AssignedFr<'v>, Error> {
         if bits == 0 {
-            return Err(Error::Synthesis);
+            return Err(internal(Chip::Range, "a signed range check of 0 bits"));
         }
         self.assign(region, offset, v, bits, pow2(bits - 1))
     }
@@ -401,7 +402,7 @@ impl RangeChip {
         shift: Fr,
     ) -> Result<AssignedFr<'v>, Error> {
         if bits > MAX_RANGE_BITS {
-            return Err(Error::Synthesis);
+            return Err(too_wide(Chip::Range, "range check", bits, MAX_RANGE_BITS));
         }
         let cfg = &self.config;
         match cfg.check {
@@ -472,6 +473,7 @@ mod tests {
     use halo2_proofs::plonk::Circuit;
 
     use super::*;
+    use crate::failure::Problem;
     use crate::field::i128_to_fr;
     use crate::testing::{constraint_failures, lookup_failures};
 
@@ -729,6 +731,11 @@ mod tests {
             layout: RangeLayout::DEFAULT,
             tamper: None,
         };
-        assert!(matches!(MockProver::run(10, &circuit, vec![]), Err(Error::Synthesis)));
+        let failure = crate::testing::refusal(10, &circuit, vec![]);
+        let too_wide = Problem::TooWide { what: "range check", got: MAX_RANGE_BITS + 1, max: MAX_RANGE_BITS };
+        assert_eq!((failure.chip, failure.problem), (Chip::Range, too_wide));
+        let zero_bits =
+            crate::testing::refusal(10, &RangeCircuit { checks: vec![(0, 0, true)], ..circuit }, vec![]);
+        assert_eq!(zero_bits.problem, Problem::Internal("a signed range check of 0 bits"));
     }
 }

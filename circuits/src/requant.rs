@@ -32,6 +32,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Fixed, Select
 use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::qmodel::{QLinear, MULT_BITS};
 
+use crate::failure::{check, Chip, Problem};
 use crate::field::{fr_to_i128, i128_to_fr, AssignedFr};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
@@ -110,7 +111,8 @@ impl RequantChip {
             let a = a?;
             a.checked_mul(i128::from(m)).filter(|&x| site.accepts(x)).map(|x| (a, x))
         });
-        witness.error_if_known_and(Option::is_none)?;
+        let x = acc_int.map(|a| a.and_then(|a| a.checked_mul(i128::from(m))));
+        check(&x, Chip::Requant, |x| Problem::unless_in("accumulator × multiplier", *x, site.input_span()))?;
         let (a, x) = (witness.map(|w| w.unwrap_or_default().0), witness.map(|w| w.unwrap_or_default().1));
         let w = x.map(|x| RescaleWitness::new(x, site));
         let (acc_cell, y) = self.assign_witness(region, offset, a, m, site, w)?;

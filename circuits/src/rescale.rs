@@ -53,6 +53,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::fixed::{round_shift, saturate, signed_range};
 
+use crate::failure::{check, too_wide, unsupported, Chip, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::pool::ColumnPool;
 use crate::range::{range_rows, RangeChip, RangeConfig, RangeLayout, RangeTableConfig};
@@ -77,11 +78,17 @@ impl RescaleSite {
     /// A site, or `Error::Synthesis` when `shift > MAX_SHIFT`, `bits ∉ 1..=63` or
     /// `x_bits ∉ 1..=MAX_X_BITS`.
     pub fn new(shift: u32, bits: u32, x_bits: u32) -> Result<Self, Error> {
-        let ok = shift <= MAX_SHIFT && (1..=63).contains(&bits) && (1..=MAX_X_BITS).contains(&x_bits);
-        if ok {
-            Ok(RescaleSite { shift, bits, x_bits })
+        if shift > MAX_SHIFT {
+            Err(too_wide(Chip::Rescale, "shift", shift, MAX_SHIFT))
+        } else if !(1..=63).contains(&bits) {
+            Err(unsupported(Chip::Rescale, format!("an output of {bits} bits (1 to 63 are supported)")))
+        } else if !(1..=MAX_X_BITS).contains(&x_bits) {
+            Err(unsupported(
+                Chip::Rescale,
+                format!("an input of {x_bits} bits (1 to {MAX_X_BITS} are supported)"),
+            ))
         } else {
-            Err(Error::Synthesis)
+            Ok(RescaleSite { shift, bits, x_bits })
         }
     }
 
@@ -94,6 +101,11 @@ impl RescaleSite {
     pub fn rows(&self, layout: RangeLayout) -> usize {
         let r = |bits| range_rows(bits, layout);
         r(self.shift).max(r(self.bits)).max(r(self.excess_bits()))
+    }
+
+    /// The promised input range, `[−2^(x_bits−1), 2^(x_bits−1) − 1]`.
+    pub fn input_span(&self) -> Span {
+        Span::signed(self.x_bits)
     }
 
     /// Whether `x` lies in the promised input range.
@@ -283,7 +295,7 @@ impl RescaleChip {
         site: &RescaleSite,
     ) -> Result<AssignedFr<'v>, Error> {
         let value = cell_i128(x);
-        value.error_if_known_and(|v| !v.is_some_and(|v| site.accepts(v)))?;
+        check(&value, Chip::Rescale, |v| Problem::unless_in("input", *v, site.input_span()))?;
         let witness = value.map(|v| RescaleWitness::new(v.unwrap_or_default(), site));
         let cells = self.assign_witness(region, offset, site, witness)?;
         region.constrain_equal(x.cell(), cells.x.cell());

@@ -30,6 +30,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Selector};
 use halo2_proofs::poly::Rotation;
 
+use crate::failure::{check, internal, Chip, Problem};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
 
@@ -139,7 +140,8 @@ impl ResidualChip {
             }
             _ => None,
         });
-        witness.error_if_known_and(Option::is_none)?;
+        let x = cell_i128(a).zip(cell_i128(b)).map(|(a, b)| a.zip(b).and_then(|(a, b)| a.checked_add(b)));
+        check(&x, Chip::Residual, |x| Problem::unless_in("sum a + b", *x, site.input_span()))?;
         let fallback = ResidualWitness::new(0, 0, site);
         let cells = self.assign_witness(region, offset, site, witness.map(|w| w.unwrap_or(fallback)))?;
         region.constrain_equal(a.cell(), cells.a.cell());
@@ -157,7 +159,7 @@ impl ResidualChip {
         w: Value<ResidualWitness>,
     ) -> Result<ResidualCells<'v>, Error> {
         if site.shift != 0 {
-            return Err(Error::Synthesis);
+            return Err(internal(Chip::Residual, "a residual site with a shift"));
         }
         let cfg = &self.config;
         cfg.q_residual.enable(region, offset)?;

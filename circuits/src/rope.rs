@@ -39,6 +39,7 @@ use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::fixed::tables::ROPE_FRAC;
 use zkinfer_quantize::qmodel::RopeTable;
 
+use crate::failure::{check, check_length, internal, unsupported, Chip, Problem};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::range::RangeLayout;
 use crate::rescale::{RescaleChip, RescaleConfig, RescaleSite, RescaleWitness};
@@ -208,7 +209,15 @@ impl RopeChip {
             }
             _ => None,
         });
-        witness.error_if_known_and(Option::is_none)?;
+        let xs = cell_i128(a).zip(cell_i128(b)).map(|pair| match pair {
+            (Some(a), Some(b)) => {
+                let w = RopeWitness::new(a, b, constants, site);
+                [Some(w.real.x), Some(w.imag.x)]
+            }
+            (a, b) => [a, b],
+        });
+        let what = "pre-rescale (a·cos − b·sin, a·sin + b·cos)";
+        check(&xs, Chip::Rope, |xs| Problem::first_outside(what, xs.iter().copied(), site.input_span()))?;
         let fallback = RopeWitness::new(0, 0, constants, site);
         let cells =
             self.assign_witness(region, offset, site, constants, witness.map(|w| w.unwrap_or(fallback)))?;
@@ -274,7 +283,12 @@ impl RopeChip {
             && table.cos.len() >= table.max_seq * half
             && table.sin.len() >= table.max_seq * half;
         if !fits {
-            return Err(Error::Synthesis);
+            check_length(Chip::Rope, "input", shape.len(), xs.len())?;
+            let why = format!(
+                "{} tokens from position {first_pos} at head dimension {} over a table of {} positions and half {}",
+                shape.seq, shape.head_dim, table.max_seq, table.half
+            );
+            return Err(unsupported(Chip::Rope, why));
         }
         let mut ys: Vec<Option<AssignedFr<'v>>> = vec![None; xs.len()];
         let mut row = offset;
@@ -292,7 +306,9 @@ impl RopeChip {
                 }
             }
         }
-        ys.into_iter().collect::<Option<Vec<_>>>().ok_or(Error::Synthesis)
+        ys.into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| internal(Chip::Rope, "an output was not assigned"))
     }
 }
 

@@ -74,6 +74,7 @@ use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::fixed::tables::{Tables, PROB_FRAC, RECIP_MANT_BITS, RECIP_OUT_FRAC};
 use zkinfer_quantize::fixed::{normalize, round_shift};
 
+use crate::failure::{check, unsupported, Chip, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, pow2, AssignedFr};
 use crate::lookup::{
     ExtendedLookupChip, ExtendedLookupConfig, ExtendedWitness, Extension, LookupChip, LookupConfig,
@@ -362,15 +363,22 @@ impl SoftmaxChip {
         offset: usize,
         scores: &[AssignedFr<'_>],
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
-        let values = scores.iter().fold(Value::known(Some(vec![])), |acc, c| {
-            acc.zip(cell_i128(c)).map(|(acc, v)| {
-                let mut acc = acc?;
-                acc.push(v?);
-                Some(acc)
+        if scores.is_empty() {
+            return Err(unsupported(Chip::Softmax, "a row of no scores"));
+        }
+        let values: Value<Vec<Option<i128>>> = scores.iter().map(cell_i128).collect();
+        check(&values, Chip::Softmax, |v| {
+            let max = v.iter().flatten().max().copied().unwrap_or_default();
+            let gaps = v.iter().map(|s| s.and_then(|s| max.checked_sub(s)));
+            Problem::first_outside("score gap (the row's max − score)", gaps, Span::unsigned(SCORE_BITS))
+        })?;
+        let witness =
+            values.map(|v| v.into_iter().collect::<Option<Vec<_>>>().and_then(|v| self.witness(&v)));
+        check(&witness, Chip::Softmax, |w| {
+            w.is_none().then(|| {
+                Problem::Unsupported("no witness for these scores (the exp or recip table has a gap)".into())
             })
-        });
-        let witness = values.map(|v| v.and_then(|v| self.witness(&v)));
-        witness.error_if_known_and(Option::is_none)?;
+        })?;
         self.assign_witness(region, offset, scores, witness.map(Option::unwrap_or_default))
     }
 
@@ -385,9 +393,13 @@ impl SoftmaxChip {
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let t = scores.len();
         if t == 0 {
-            return Err(Error::Synthesis);
+            return Err(unsupported(Chip::Softmax, "a row of no scores"));
         }
-        w.as_ref().error_if_known_and(|w| w.gaps.len() != t || w.exps.len() != t || w.probs.len() != t)?;
+        check(&w, Chip::Softmax, |w| {
+            Problem::length("witness's gaps", t, w.gaps.len())
+                .or_else(|| Problem::length("witness's exps", t, w.exps.len()))
+                .or_else(|| Problem::length("witness's probabilities", t, w.probs.len()))
+        })?;
         let cfg = &self.config;
         let c = cfg.cols;
         let fr = |v: Value<i128>| v.map(i128_to_fr);

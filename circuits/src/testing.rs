@@ -2,7 +2,8 @@
 //! ([`LastRows`]) a value-free synthesis that records the rows a chip assigns.
 
 use halo2_proofs::dev::{FailureLocation, VerifyFailure};
-use halo2_proofs::plonk::Any;
+use halo2_proofs::halo2curves::bn256::Fr;
+use halo2_proofs::plonk::{Any, Error};
 
 /// The row a failure points at (the offset inside its region; halo2-axiom's
 /// `SimpleFloorPlanner` starts every region at row 0, so this is the absolute row).
@@ -79,3 +80,18 @@ pub(crate) fn permutation_failures(failures: &[VerifyFailure]) -> Vec<(&'static 
 }
 
 pub(crate) use crate::probe::LastRows;
+
+/// Runs `circuit` through `MockProver` at `k`, which must refuse it with
+/// `Error::Synthesis`; returns the failure the refusing chip recorded.
+pub(crate) fn refusal<C: halo2_proofs::plonk::Circuit<Fr>>(
+    k: u32,
+    circuit: &C,
+    instances: Vec<Vec<Fr>>,
+) -> crate::failure::Failure {
+    crate::failure::clear();
+    match halo2_proofs::dev::MockProver::run(k, circuit, instances) {
+        Err(e @ Error::Synthesis) => crate::failure::explain(&e).expect("the refusing chip records why"),
+        Err(e) => panic!("expected a synthesis refusal, got {e}"),
+        Ok(_) => panic!("expected a synthesis refusal, the circuit synthesized"),
+    }
+}

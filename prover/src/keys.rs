@@ -40,6 +40,7 @@ use halo2_proofs::plonk::{
 use halo2_proofs::SerdeFormat;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
+use zkinfer_circuits::failure::{self, Failure};
 
 use crate::cache_dir::{cache_root, write_atomic, CACHE_ENV};
 use crate::rle;
@@ -70,6 +71,15 @@ pub enum KeyError {
         k: u32,
         /// halo2's error.
         source: halo2_proofs::plonk::Error,
+    },
+    /// A chip refused the circuit while keygen synthesized it (a shape or constant it
+    /// cannot lay out).
+    #[error("keygen failed at k = {k}: {failure}")]
+    Refused {
+        /// The SRS's `k`.
+        k: u32,
+        /// The chip's refusal.
+        failure: Box<Failure>,
     },
     /// A cache entry could not be written.
     #[error("cannot write key cache entry {path}: {source}")]
@@ -273,14 +283,27 @@ pub fn keygen_with<C: Circuit<Fr>>(
     circuit: &C,
     selectors: Selectors,
 ) -> Result<ProvingKey<G1Affine>, KeyError> {
+    failure::clear();
     keygen_pk2(srs.params(), circuit, selectors == Selectors::Compressed)
-        .map_err(|source| KeyError::Keygen { k: srs.k(), source })
+        .map_err(|e| KeyError::from_halo2(srs.k(), e))
 }
 
 /// Only the verifying key of `circuit` (what a verifier needs; the proving key's cosets are
 /// not computed), with the same settings as [`keygen`].
 pub fn keygen_vk<C: Circuit<Fr>>(srs: &Srs, circuit: &C) -> Result<VerifyingKey<G1Affine>, KeyError> {
-    keygen_vk_custom(srs.params(), circuit, true).map_err(|source| KeyError::Keygen { k: srs.k(), source })
+    failure::clear();
+    keygen_vk_custom(srs.params(), circuit, true).map_err(|e| KeyError::from_halo2(srs.k(), e))
+}
+
+impl KeyError {
+    /// Keygen at `k` failed with halo2's `error`, or with the chip's refusal recorded
+    /// behind it.
+    fn from_halo2(k: u32, error: halo2_proofs::plonk::Error) -> Self {
+        match failure::explain(&error) {
+            Some(failure) => KeyError::Refused { k, failure: Box::new(failure) },
+            None => KeyError::Keygen { k, source: error },
+        }
+    }
 }
 
 /// A cheap identity for a circuit's keys (see the module docs).

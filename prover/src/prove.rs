@@ -12,6 +12,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use snark_verifier_sdk::halo2::{PoseidonTranscript, POSEIDON_SPEC};
 use snark_verifier_sdk::NativeLoader;
+use zkinfer_circuits::failure::{self, Failure};
 
 use crate::srs::Srs;
 use crate::verifier_params::VerifierParams;
@@ -42,7 +43,11 @@ pub enum ProveError {
     /// The public inputs do not fit the circuit.
     #[error("bad public inputs: {0}")]
     Instances(VerifyError),
-    /// halo2 returned an error (e.g. synthesis failed).
+    /// A chip refused the witness while the circuit was synthesized (a value outside its
+    /// calibrated range, a list of the wrong length, …).
+    #[error("{0}")]
+    Refused(Box<Failure>),
+    /// halo2 returned an error of its own.
     #[error("proving failed: {0}")]
     Halo2(halo2_proofs::plonk::Error),
     /// halo2 panicked, which it does for some unsatisfied witnesses (a lookup input
@@ -53,6 +58,17 @@ pub enum ProveError {
     /// does not match the public inputs.
     #[error("the witness does not satisfy the circuit for these public inputs: {0}")]
     Unsatisfied(VerifyError),
+}
+
+impl ProveError {
+    /// halo2's `error`, or the chip's refusal recorded behind it (see
+    /// [`zkinfer_circuits::failure`]).
+    pub fn from_halo2(error: halo2_proofs::plonk::Error) -> Self {
+        match failure::explain(&error) {
+            Some(refusal) => ProveError::Refused(Box::new(refusal)),
+            None => ProveError::Halo2(error),
+        }
+    }
 }
 
 /// Proves `circuit` for `instances` with fresh OS randomness. See [`prove_with_rng`].
@@ -84,6 +100,7 @@ pub fn prove_with_rng<C: Circuit<Fr>>(
     let columns: Vec<&[Fr]> = instances.iter().map(Vec::as_slice).collect();
     let mut transcript =
         PoseidonTranscript::<NativeLoader, Vec<u8>>::from_spec(vec![], POSEIDON_SPEC.clone());
+    failure::clear();
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<Bn256>, _, _, _, _>(
             srs.params(),
@@ -96,8 +113,14 @@ pub fn prove_with_rng<C: Circuit<Fr>>(
     }));
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(ProveError::Halo2(e)),
-        Err(payload) => return Err(ProveError::Panicked(panic_message(payload.as_ref()))),
+        Ok(Err(e)) => return Err(ProveError::from_halo2(e)),
+        // halo2-axiom unwraps synthesis errors while proving: a refusal arrives as a panic.
+        Err(payload) => {
+            return Err(match failure::take() {
+                Some(refusal) => ProveError::Refused(Box::new(refusal)),
+                None => ProveError::Panicked(panic_message(payload.as_ref())),
+            })
+        }
     }
     let bytes = transcript.finalize();
     verify(&VerifierParams::from_srs(srs), pk.get_vk(), &instances, &bytes)

@@ -3,7 +3,7 @@
 //! `prove_chunk` refuses inputs of the wrong length or kind before any keygen.
 
 use zkinfer_prover::chain::{chunk_inputs, plan_chunks, prove_chunk, ChainError, ChunkInput, ChunkKind};
-use zkinfer_prover::{Srs, SrsCache, VkHash};
+use zkinfer_prover::{ProveError, Srs, SrsCache, VkHash};
 use zkinfer_quantize::int::forward;
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
@@ -54,4 +54,22 @@ fn chunk_inputs_follow_the_integer_reference_and_bad_inputs_are_refused() {
     let err =
         prove_chunk(&model, 4, 2, kinds[2], &vk, &inputs[0], &srs, &cache, None).expect_err("wrong kind");
     assert!(matches!(err, ChainError::ChunkOrder(_)), "{err}");
+
+    // An activation outside the residual stream's calibrated range: refused before keygen,
+    // with the chunk, its layer, the chip, the value and the range named.
+    let mut wide = input.clone();
+    wide[5] = 1 << 40;
+    let bad = ChunkInput::Block { input: wide, output: output.clone() };
+    let err =
+        prove_chunk(&model, 4, 0, kinds[0], &vk, &bad, &srs, &cache, None).expect_err("input out of range");
+    assert!(matches!(err, ChainError::Prove { index: 0, source: ProveError::Refused(_), .. }), "{err}");
+    let bits = model.manifest.body.params.resid.bits;
+    let half = bits - 1;
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "chunk 0, block 0 (Both): block: input[5] = 2^40 is outside the signed {bits}-bit range \
+             [-2^{half}, 2^{half} − 1]"
+        )
+    );
 }

@@ -5,8 +5,11 @@ mod common;
 use std::fs;
 use std::time::Instant;
 
-use common::{temp_dir, Op, TestCircuit, K, ROWS};
-use zkinfer_prover::halo2_proofs::circuit::Value;
+use common::{temp_dir, Op, TestCircuit, TestConfig, K, ROWS};
+use zkinfer_circuits::failure::{self, Chip, Problem, Span};
+use zkinfer_circuits::field::fr_to_i128;
+use zkinfer_prover::halo2_proofs::circuit::{Layouter, SimpleFloorPlanner, Value};
+use zkinfer_prover::halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 use zkinfer_prover::keys::{vk_bytes_bound, vk_from_bytes, vk_to_bytes};
 use zkinfer_prover::rle;
 use zkinfer_prover::snark::{to_snark, verify_snark};
@@ -222,4 +225,58 @@ fn vk_bytes_round_trip_and_hash_binds_the_gates() {
         vk_hash(mul.get_vk()).to_string().parse::<zkinfer_prover::VkHash>().ok(),
         Some(vk_hash(&back))
     );
+}
+
+/// The test circuit behind a check, as the circuits' chips make, that refuses a known `a`
+/// outside a byte before anything is assigned.
+#[derive(Clone)]
+struct Checked(TestCircuit);
+
+impl Circuit<Fr> for Checked {
+    type Config = TestConfig;
+    type FloorPlanner = SimpleFloorPlanner;
+    type Params = Op;
+
+    fn without_witnesses(&self) -> Self {
+        Checked(self.0.without_witnesses())
+    }
+
+    fn params(&self) -> Op {
+        self.0.params()
+    }
+
+    fn configure_with_params(meta: &mut ConstraintSystem<Fr>, op: Op) -> TestConfig {
+        TestCircuit::configure_with_params(meta, op)
+    }
+
+    fn configure(meta: &mut ConstraintSystem<Fr>) -> TestConfig {
+        TestCircuit::configure(meta)
+    }
+
+    fn synthesize(&self, config: TestConfig, layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        for (a, _) in &self.0.rows {
+            let a = a.map(fr_to_i128);
+            failure::check(&a, Chip::Lookup, |a| Problem::unless_in("input", *a, Span::new(0, 255)))?;
+        }
+        self.0.synthesize(config, layouter)
+    }
+}
+
+#[test]
+fn a_chip_refusal_reaches_the_caller_with_its_detail() {
+    let srs = srs();
+    let circuit = Checked(TestCircuit::new(Op::Mul, &ROWS));
+    let pk = keygen(&srs, &circuit.clone()).expect("keygen");
+    let mut not_a_byte = circuit.clone();
+    not_a_byte.0.rows[2].0 = Value::known(Fr::from(300));
+    let mut instances = TestCircuit::instances(Op::Mul, &ROWS);
+    instances[0][2] = Fr::from(300 * 7);
+    // A detail left from an earlier run is not reported for this one.
+    failure::fail(Chip::Rescale, Problem::Unsupported("stale".into()));
+    let err = prove(&srs, &pk, not_a_byte, instances.clone()).expect_err("a refused witness");
+    assert!(matches!(err, ProveError::Refused(_)), "{err}");
+    assert_eq!(err.to_string(), "lookup: input = 300 is outside the unsigned 8-bit range [0, 255]");
+    // The detail went with the error: nothing is left for the next run.
+    assert!(failure::explain(&Error::Synthesis).is_none());
+    prove(&srs, &pk, circuit, TestCircuit::instances(Op::Mul, &ROWS)).expect("honest");
 }

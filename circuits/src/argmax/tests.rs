@@ -3,6 +3,7 @@ use halo2_proofs::dev::{MockProver, VerifyFailure};
 use halo2_proofs::plonk::{Circuit, Instance};
 
 use super::*;
+use crate::failure::Int;
 use crate::testing::{constraint_failures, lookup_failures, permutation_failures};
 
 const BITS: u32 = 8;
@@ -195,7 +196,9 @@ fn rejects_a_slice_tie_claimed_over_the_prior() {
 #[test]
 fn refuses_logits_outside_the_width() {
     let circuit = ArgmaxCircuit::honest(&[3, 128], None);
-    assert!(matches!(MockProver::run(10, &circuit, vec![vec![]]), Err(Error::Synthesis)));
+    let failure = crate::testing::refusal(10, &circuit, vec![vec![]]);
+    assert_eq!(failure.chip, Chip::Argmax);
+    assert_eq!(failure.problem, Problem::outside("logit", Some(1), Int(Some(128)), Span::signed(8)));
     let circuit = ArgmaxCircuit::honest(&[], None);
-    assert!(matches!(MockProver::run(10, &circuit, vec![vec![]]), Err(Error::Synthesis)));
+    assert!(matches!(crate::testing::refusal(10, &circuit, vec![vec![]]).problem, Problem::Unsupported(_)));
 }

@@ -30,6 +30,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Selector};
 use halo2_proofs::poly::Rotation;
 
+use crate::failure::{check, check_length, unsupported, Chip, Problem};
 use crate::field::{i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
 use crate::range::{RangeLayout, RangeTableConfig};
@@ -188,10 +189,20 @@ impl HeadChip {
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let n = probs.len();
         let d = values.first().map_or(0, |v| v.len());
-        if n == 0 || values.len() != n || values.iter().any(|v| v.len() != d) || first + HEAD_LANES > d {
-            return Err(Error::Synthesis);
+        if n == 0 || first + HEAD_LANES > d {
+            let why =
+                format!("{n} probabilities over value rows of {d}, a group of {HEAD_LANES} from {first}");
+            return Err(unsupported(Chip::AttentionHead, why));
         }
-        w.error_if_known_and(|w| !w.fits(n, d))?;
+        check_length(Chip::AttentionHead, "value rows", n, values.len())?;
+        for row in values {
+            check_length(Chip::AttentionHead, "value row", d, row.len())?;
+        }
+        check(&w, Chip::AttentionHead, |w| {
+            Problem::length("witness's probabilities", n, w.probs.len())
+                .or_else(|| Problem::length("witness's values", n * d, w.values.len()))
+                .or_else(|| Problem::length("witness's outputs", d, w.outputs.len()))
+        })?;
         let cfg = &self.config;
         for (s, prob) in probs.iter().enumerate() {
             let row = offset + s;

@@ -6,6 +6,7 @@ use zkinfer_quantize::int::ops::AttnShape;
 
 use super::head::{group_rows, head_site, HEAD_LANES};
 use super::score::ScoreSite;
+use crate::failure::{unsupported, Chip};
 use crate::range::RangeLayout;
 use crate::rescale::RescaleSite;
 use crate::softmax;
@@ -29,7 +30,13 @@ impl AttnLayout {
         let (t, h, kv) = (shape.t, shape.heads, shape.kv_heads);
         if t == 0 || h == 0 || kv == 0 || !h.is_multiple_of(kv) || !shape.head_dim.is_multiple_of(HEAD_LANES)
         {
-            return Err(Error::Synthesis);
+            let why = format!(
+                "{t} tokens, {h} query heads over {kv} key/value heads, head dimension {} (tokens and \
+                 heads must be positive, the query heads a multiple of the key/value heads and the \
+                 head dimension of {HEAD_LANES})",
+                shape.head_dim
+            );
+            return Err(unsupported(Chip::Attention, why));
         }
         let score = ScoreSite::new(shape, q_bits, k_bits)?;
         let head = head_site(shape.v.bits)?;

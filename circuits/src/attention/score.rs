@@ -39,6 +39,7 @@ use halo2_proofs::plonk::{Advice, Column, ConstraintSystem, Error, Expression, F
 use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::int::ops::AttnShape;
 
+use crate::failure::{check, check_length, internal, too_wide, unsupported, Chip, Problem};
 use crate::field::{i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
 use crate::range::{RangeLayout, RangeTableConfig};
@@ -71,11 +72,16 @@ impl ScoreSite {
     /// is wider than [`SCORE_BITS`], or the input width exceeds the rescale chip's reach.
     pub fn new(shape: &AttnShape, q_bits: u32, k_bits: u32) -> Result<Self, Error> {
         let d = shape.head_dim;
-        if d == 0 || !d.is_multiple_of(SCORE_LANES) || shape.score.bits > SCORE_BITS {
-            return Err(Error::Synthesis);
+        if d == 0 || !d.is_multiple_of(SCORE_LANES) {
+            let why = format!("head dimension {d} (a positive multiple of {SCORE_LANES} is needed)");
+            return Err(unsupported(Chip::AttentionScore, why));
+        }
+        if shape.score.bits > SCORE_BITS {
+            return Err(too_wide(Chip::AttentionScore, "score", shape.score.bits, SCORE_BITS));
         }
         if q_bits == 0 || k_bits == 0 || q_bits > 64 || k_bits > 64 {
-            return Err(Error::Synthesis);
+            let why = format!("queries of {q_bits} bits and keys of {k_bits} bits (1 to 64 are supported)");
+            return Err(unsupported(Chip::AttentionScore, why));
         }
         // |q·k| ≤ 2^(q_bits + k_bits − 2), D of them at most 2^⌈log2 D⌉ times that, and
         // |mult| < 2^bits(|mult|): |x| < 2^(x_bits − 1).
@@ -243,10 +249,18 @@ impl ScoreChip {
         w: Value<&ScoreWitness>,
     ) -> Result<AssignedFr<'v>, Error> {
         let d = site.head_dim;
-        if d == 0 || !d.is_multiple_of(SCORE_LANES) || q.len() != d || k.len() != d {
-            return Err(Error::Synthesis);
+        if d == 0 || !d.is_multiple_of(SCORE_LANES) {
+            return Err(internal(
+                Chip::AttentionScore,
+                "a site whose head dimension is not a multiple of the lanes",
+            ));
         }
-        w.error_if_known_and(|w| w.q.len() != d || w.k.len() != d)?;
+        check_length(Chip::AttentionScore, "query", d, q.len())?;
+        check_length(Chip::AttentionScore, "key", d, k.len())?;
+        check(&w, Chip::AttentionScore, |w| {
+            Problem::length("witness's query", d, w.q.len())
+                .or_else(|| Problem::length("witness's key", d, w.k.len()))
+        })?;
         let cfg = &self.config;
         let acc = w.map(ScoreWitness::running_sums);
         let rows = site.dot_rows();

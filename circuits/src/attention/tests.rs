@@ -11,6 +11,7 @@ use super::head::HeadWitness;
 use super::score::{ScoreWitness, SCORE_LANES};
 use super::witness::RowWitness;
 use super::*;
+use crate::failure::Int;
 use crate::field::i128_to_fr;
 use crate::range::limbs;
 use crate::rescale::RescaleSite;
@@ -540,20 +541,27 @@ fn rows_match_the_documented_layout() {
 
 #[test]
 fn refuses_inputs_out_of_reach() {
-    let run_call =
-        |call: Call| MockProver::run(K, &AttnCircuit { calls: vec![call], known: true }, vec![vec![]]);
+    let refusal = |call: Call| {
+        let failure =
+            crate::testing::refusal(K, &AttnCircuit { calls: vec![call], known: true }, vec![vec![]]);
+        assert_eq!(failure.chip, Chip::Attention);
+        failure.problem
+    };
     let mut call = Call::real();
     call.q.pop();
-    assert!(matches!(run_call(call), Err(Error::Synthesis)));
-    // A query far beyond its promised 24 bits: the score's input leaves the site's range.
+    let s = call.layout.shape;
+    let expected = s.t * s.heads * s.head_dim;
+    assert_eq!(refusal(call), Problem::Length { what: "queries", expected, got: expected - 1 });
+    // A query far beyond its promised bits.
     let mut call = Call::real();
     call.q[0] = 1 << 90;
-    assert!(matches!(run_call(call), Err(Error::Synthesis)));
+    let q_bits = call.q_bits;
+    assert_eq!(refusal(call), Problem::outside("query", Some(0), Int(Some(1 << 90)), Span::signed(q_bits)));
     let mut call = Call::real();
     let mut w = call.honest();
     w.rows[1].scores.pop();
     call.witness = Some(w);
-    assert!(matches!(run_call(call), Err(Error::Synthesis)));
+    assert!(matches!(refusal(call), Problem::Unsupported(_)));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use zkinfer_quantize::int::ops::AttnShape;
 use zkinfer_quantize::qmodel::{QLayer, QLinear, QuantParams, RopeTable};
 
 use crate::attention::AttentionChip;
+use crate::failure::{unsupported, Chip};
 use crate::matmul::FixedMatrix;
 use crate::norm::NormSite;
 use crate::product::swiglu_site;
@@ -33,7 +34,7 @@ pub struct Linear {
 
 impl Linear {
     fn new(l: &QLinear, in_bits: u32) -> Result<Self, Error> {
-        let w = FixedMatrix::from_qlinear(l).map_err(|_| Error::Synthesis)?;
+        let w = FixedMatrix::from_qlinear(l).map_err(|e| unsupported(Chip::Matmul, e.to_string()))?;
         Ok(Linear { w, mult: l.mult.clone(), site: requant_site(l, in_bits)?, out: l.out })
     }
 
@@ -170,7 +171,10 @@ impl BlockConsts {
     ) -> Result<Self, Error> {
         let resid = params.resid;
         if t == 0 || t > rope.max_seq {
-            return Err(Error::Synthesis);
+            return Err(unsupported(
+                Chip::Block,
+                format!("{t} tokens (1 to the RoPE table's {} are supported)", rope.max_seq),
+            ));
         }
         let attn = if part.has_attention() {
             let norm = NormSite::new(&layer.attn_norm, resid.bits)?;
@@ -202,7 +206,11 @@ impl BlockConsts {
             let nb = layer.ffn_norm.out.bits;
             let (gate, up) = (Linear::new(&layer.gate, nb)?, Linear::new(&layer.up, nb)?);
             if gate.out.bits < SILU_IN_BITS {
-                return Err(Error::Synthesis);
+                let why = format!(
+                    "a gate of {} bits, narrower than the SiLU table's {SILU_IN_BITS}-bit input",
+                    gate.out.bits
+                );
+                return Err(unsupported(Chip::Swiglu, why));
             }
             let swiglu = swiglu_site(gate.out.bits, up.out, layer.mid)?;
             let down = Linear::new(&layer.down, layer.mid.bits)?;

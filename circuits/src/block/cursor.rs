@@ -63,7 +63,11 @@ impl Lanes {
     /// Reserves `rows` rows in lane `lane` (in its reserved tail, if it has one); returns the
     /// first.
     pub fn place_in(&mut self, lane: usize, rows: usize) -> Result<usize, Error> {
-        let cursor = match self.tail.get_mut(lane).ok_or(Error::Synthesis)? {
+        let cursor = match self
+            .tail
+            .get_mut(lane)
+            .ok_or_else(|| crate::failure::internal(crate::failure::Chip::Block, "no such lane"))?
+        {
             Some(tail) => tail,
             None => &mut self.next[lane],
         };

@@ -66,6 +66,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 
 use crate::attention::AttentionChip;
+use crate::failure::{self, Chip, Failure, Problem, Span};
 use crate::lookup::LookupChip;
 use crate::matmul::MatmulChip;
 use crate::norm::NormChip;
@@ -124,6 +125,16 @@ impl BlockCircuit {
         &self.consts
     }
 
+    /// Refuses what synthesis would refuse of the input before any keygen: a length other
+    /// than `t · d`, or a value outside the residual stream's calibrated range.
+    pub fn check_input(&self) -> Result<(), Failure> {
+        let (Some(v), c) = (&self.input, &*self.consts) else { return Ok(()) };
+        let span = Span::signed(c.resid.bits);
+        let problem = Problem::length("input", c.t * c.config.hidden_size, v.len())
+            .or_else(|| Problem::first_outside("input", v.iter().map(|&v| Some(v.into())), span));
+        problem.map_or(Ok(()), |problem| Err(Failure { chip: Chip::Block, problem }))
+    }
+
     /// The public instances of a run from `input` to `output`.
     pub fn instances(input: &[i64], output: &[i64]) -> Vec<Vec<Fr>> {
         vec![vec![commit_activations(input), commit_activations(output)]]
@@ -152,9 +163,10 @@ impl Circuit<Fr> for BlockCircuit {
     }
 
     fn synthesize(&self, config: BlockConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        failure::clear();
         let c = &*self.consts;
         if config.shape != self.shape {
-            return Err(Error::Synthesis);
+            return Err(failure::internal(Chip::Block, "the configuration is not the circuit's shape"));
         }
         config.range_table.load(&mut layouter)?;
         NormChip::construct(config.norm, &c.tables.rsqrt).load(&mut layouter)?;
@@ -165,8 +177,8 @@ impl Circuit<Fr> for BlockCircuit {
         if let Some(attention) = &config.attention {
             AttentionChip::construct(attention.clone(), &c.tables)?.load(&mut layouter)?;
         }
+        self.check_input().map_err(failure::record)?;
         let input = match &self.input {
-            Some(v) if v.len() != c.t * c.config.hidden_size => return Err(Error::Synthesis),
             Some(v) => Value::known(v.as_slice()),
             None => Value::unknown(),
         };
@@ -178,7 +190,7 @@ impl Circuit<Fr> for BlockCircuit {
                 match &config.range_bus {
                     Some(bus) => bus.assign(&mut region, usable_rows(self.shape.k), self.shape.k, &checks)?,
                     None if checks.is_empty() => {}
-                    None => return Err(Error::Synthesis),
+                    None => return Err(failure::internal(Chip::Block, "range checks deferred with no bus")),
                 }
                 Ok(phase1)
             },

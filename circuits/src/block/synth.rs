@@ -6,6 +6,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::Error;
 
 use crate::attention::AttentionChip;
+use crate::failure::{check, internal, Chip, Problem, Span};
 use crate::field::{fr_to_i128, i128_to_fr, AssignedFr};
 use crate::lookup::ExtendedLookupChip;
 use crate::matmul::{MatmulChip, MatmulInputs};
@@ -51,12 +52,11 @@ pub(super) struct Synth<'c> {
 /// The integer values of cells (unknown at keygen; `Error::Synthesis` if one is not an
 /// integer of 63 bits).
 fn int_values(cells: &[AssignedFr<'_>]) -> Result<Value<Vec<i64>>, Error> {
-    let v: Value<Vec<Option<i64>>> = cells
-        .iter()
-        .map(|c| c.value().map(|v| fr_to_i128(v.evaluate()).and_then(|v| i64::try_from(v).ok())))
-        .collect();
-    v.error_if_known_and(|v| v.iter().any(Option::is_none))?;
-    Ok(v.map(|v| v.into_iter().flatten().collect()))
+    let v: Value<Vec<Option<i128>>> =
+        cells.iter().map(|c| c.value().map(|v| fr_to_i128(v.evaluate()))).collect();
+    let i64s = Span::new(i64::MIN.into(), i64::MAX.into());
+    check(&v, Chip::Matmul, |v| Problem::first_outside("input", v.iter().copied(), i64s))?;
+    Ok(v.map(|v| v.into_iter().flatten().filter_map(|v| i64::try_from(v).ok()).collect()))
 }
 
 impl<'c> Synth<'c> {
@@ -159,8 +159,8 @@ impl<'c> Synth<'c> {
     ) -> Result<Vec<AssignedFr<'v>>, Error> {
         let n = l.rows();
         let xs = int_values(x)?;
-        let acc = xs.map(|xs| l.w.accumulators(&xs).map_err(|_| Error::Synthesis));
-        acc.as_ref().error_if_known_and(|a| a.is_err())?;
+        let acc = xs.map(|xs| l.w.accumulators(&xs));
+        check(&acc, Chip::Matmul, |a| a.as_ref().err().map(|e| Problem::Unsupported(e.to_string())))?;
         let acc = acc.map(|a| a.unwrap_or_default());
         let y: Vec<Value<Fr>> = (0..self.c.t * n)
             .map(|i| acc.as_ref().map(|a| a.get(i).map_or(Fr::zero(), |&v| i128_to_fr(v))))
@@ -226,7 +226,7 @@ impl<'c> Synth<'c> {
                 }
             }
         }
-        y.into_iter().map(|c| c.ok_or(Error::Synthesis)).collect()
+        y.into_iter().map(|c| c.ok_or_else(|| internal(Chip::Rope, "an output was not assigned"))).collect()
     }
 
     fn attention_half<'v>(
@@ -242,8 +242,10 @@ impl<'c> Synth<'c> {
         let v = self.linear(region, &a.v, &h)?;
         let q = self.rope(region, a, &q, cfg.num_attention_heads, &a.rope_q)?;
         let k = self.rope(region, a, &k, cfg.num_key_value_heads, &a.rope_k)?;
-        let chip =
-            AttentionChip::construct(self.cfg.attention.clone().ok_or(Error::Synthesis)?, &self.c.tables)?;
+        let chip = AttentionChip::construct(
+            self.cfg.attention.clone().ok_or_else(|| internal(Chip::Block, "no attention columns"))?,
+            &self.c.tables,
+        )?;
         let shape = a.shape(cfg, self.c.t);
         let rows = a.attention_rows(cfg, self.c.t, self.limb())?;
         let row = Self::take(
@@ -267,7 +269,7 @@ impl<'c> Synth<'c> {
         let gate = self.linear(region, &m.gate, &h)?;
         let up = self.linear(region, &m.up, &h)?;
         let lane0 = &self.cfg.lanes[0];
-        let silu_cfg = lane0.silu.ok_or(Error::Synthesis)?;
+        let silu_cfg = lane0.silu.ok_or_else(|| internal(Chip::Block, "no SiLU columns"))?;
         let swiglu = SwigluChip::construct(
             ExtendedLookupChip::construct(silu_cfg, &self.c.tables.silu)?,
             ProductChip::construct(lane0.product),

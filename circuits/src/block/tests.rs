@@ -7,6 +7,7 @@ use zkinfer_quantize::quant::{quantize_to_file, QuantOptions};
 use zkinfer_quantize::synthetic::{tiny_config, SyntheticModel};
 
 use super::*;
+use crate::failure::{Int, Problem, Span};
 use halo2_proofs::halo2curves::bn256::Fr;
 
 const T: usize = 4;
@@ -529,4 +530,25 @@ fn the_range_census_counts_the_checks_the_bus_receives() {
     // Every input value is checked at the residual width.
     let t_d = c.t * c.config.hidden_size;
     assert!(census.widths.get(&c.resid.bits).is_some_and(|&n| n >= t_d), "{census:?}");
+}
+
+#[test]
+fn refuses_an_input_of_the_wrong_length_or_outside_the_residual_range() {
+    let f = fixture();
+    let c = consts(Part::Mlp);
+    let k = BlockCircuit::new(c.clone(), f.trace.resid_mid.clone()).shape().k;
+    let refusal = |input: Vec<i64>| {
+        let instances = BlockCircuit::instances(&input, &f.trace.out);
+        crate::testing::refusal(k, &BlockCircuit::new(c.clone(), input), instances)
+    };
+    let n = f.trace.resid_mid.len();
+    let failure = refusal(f.trace.resid_mid[1..].to_vec());
+    assert_eq!(failure.to_string(), format!("block: input has {} values; {n} expected", n - 1));
+    let mut wide = f.trace.resid_mid.clone();
+    wide[5] = 1 << 40;
+    let failure = refusal(wide);
+    let bits = f.model.manifest.body.params.resid.bits;
+    assert_eq!(failure.chip, Chip::Block);
+    let outside = Problem::outside("input", Some(5), Int(Some(1 << 40)), Span::signed(bits));
+    assert_eq!(failure.problem, outside);
 }

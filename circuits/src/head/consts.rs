@@ -11,6 +11,7 @@ use zkinfer_quantize::qmodel::{QLinear, QNorm, GROUP};
 
 use crate::argmax::{first_max, Prior};
 use crate::block::Linear;
+use crate::failure;
 use crate::matmul::FixedMatrix;
 use crate::norm::NormSite;
 use crate::requant::requant_site;
@@ -82,10 +83,12 @@ impl HeadConsts {
         if vocab.is_empty() || vocab.end > lm_head.rows {
             return Err(HeadError::VocabRange { lo: vocab.start, hi: vocab.end, vocab: lm_head.rows });
         }
-        let norm = NormSite::new(final_norm, resid.bits).map_err(|_| HeadError::Site("final norm"))?;
+        let norm = NormSite::new(final_norm, resid.bits)
+            .map_err(|e| HeadError::Site("final norm", failure::describe(&e)))?;
         let qlm = row_slice(lm_head, vocab.clone());
         let w = FixedMatrix::from_qlinear(&qlm).map_err(HeadError::Weights)?;
-        let site = requant_site(&qlm, final_norm.out.bits).map_err(|_| HeadError::Site("lm_head requant"))?;
+        let site = requant_site(&qlm, final_norm.out.bits)
+            .map_err(|e| HeadError::Site("lm_head requant", failure::describe(&e)))?;
         let lm = Linear { w, mult: qlm.mult.clone(), site, out: qlm.out };
         Ok(HeadConsts {
             t,

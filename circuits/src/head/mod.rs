@@ -57,6 +57,7 @@ use halo2_proofs::halo2curves::bn256::Fr;
 use halo2_proofs::plonk::{Circuit, ConstraintSystem, Error};
 
 use crate::argmax::Prior;
+use crate::failure::{self, Chip};
 use crate::field::{fr_to_i128, i128_to_fr};
 use crate::lookup::LookupChip;
 use crate::matmul::{MatmulChip, MatmulError};
@@ -96,8 +97,8 @@ pub enum HeadError {
         vocab: usize,
     },
     /// A scale the chips do not accept.
-    #[error("the {0} site is outside what the chips accept")]
-    Site(&'static str),
+    #[error("the {0} site is outside what the chips accept: {1}")]
+    Site(&'static str, String),
     /// `lm_head` weights the matmul chip refuses.
     #[error("lm_head weights: {0}")]
     Weights(MatmulError),
@@ -262,15 +263,18 @@ impl Circuit<Fr> for HeadCircuit {
     }
 
     fn synthesize(&self, config: HeadConfig, mut layouter: impl Layouter<Fr>) -> Result<(), Error> {
+        failure::clear();
         let c = &*self.consts;
         if config.shape != self.shape || config.argmax.bits != c.lm.out.bits || c.t == 0 {
-            return Err(Error::Synthesis);
+            return Err(failure::internal(Chip::Head, "the configuration is not the circuit's shape"));
         }
         config.range_table.load(&mut layouter)?;
         NormChip::construct(config.norm, &c.tables.rsqrt).load(&mut layouter)?;
         LookupChip::construct(config.norm.rsqrt, &c.tables.rsqrt).load(&mut layouter)?;
         let input = match &self.input {
-            Some(v) if v.len() != c.t * c.d => return Err(Error::Synthesis),
+            Some(v) if v.len() != c.t * c.d => {
+                return Err(failure::wrong_length(Chip::Head, "input", c.t * c.d, v.len()))
+            }
             Some(v) => Value::known(v.as_slice()),
             None => Value::unknown(),
         };

@@ -7,6 +7,7 @@ use halo2_proofs::plonk::Error;
 
 use crate::argmax::{ArgmaxChip, Prior};
 use crate::block::{usable_rows, Lanes};
+use crate::failure::{check, Chip, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::matmul::{MatmulChip, MatmulInputs};
 use crate::norm::NormChip;
@@ -91,10 +92,11 @@ fn lm_head(
         return Err(Error::NotEnoughRowsAvailable { current_k: cfg.shape.k });
     }
     let values: Value<Vec<Option<i128>>> = h.iter().map(cell_i128).collect();
-    values.error_if_known_and(|v| v.iter().any(|v| !v.is_some_and(|v| i64::try_from(v).is_ok())))?;
+    let i64s = Span::new(i64::MIN.into(), i64::MAX.into());
+    check(&values, Chip::Head, |v| Problem::first_outside("normed input", v.iter().copied(), i64s))?;
     let xs = values.map(|v| v.into_iter().map(|v| v.unwrap_or_default() as i64).collect::<Vec<_>>());
-    let acc = xs.map(|xs| c.lm.w.accumulators(&xs).map_err(|_| Error::Synthesis));
-    acc.as_ref().error_if_known_and(|a| a.is_err())?;
+    let acc = xs.map(|xs| c.lm.w.accumulators(&xs));
+    check(&acc, Chip::Matmul, |a| a.as_ref().err().map(|e| Problem::Unsupported(e.to_string())))?;
     let acc = acc.map(|a| a.unwrap_or_default());
     let y: Vec<Value<Fr>> = (0..c.lm.rows())
         .map(|j| acc.as_ref().map(|a| a.get(j).map_or(Fr::zero(), |&v| i128_to_fr(v))))

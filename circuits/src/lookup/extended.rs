@@ -56,6 +56,7 @@ use halo2_proofs::poly::Rotation;
 use zkinfer_quantize::fixed::tables::{LookupTable, EXP_IN_BITS, SILU_IN_BITS};
 
 use super::{LookupChip, LookupConfig};
+use crate::failure::{check, too_wide, unsupported, Chip, Problem, Span};
 use crate::field::{cell_i128, i128_to_fr, AssignedFr};
 use crate::pool::ColumnPool;
 use crate::range::{range_rows, RangeChip, RangeConfig, RangeLayout, RangeTableConfig, MAX_RANGE_BITS};
@@ -260,7 +261,9 @@ impl ExtendedLookupChip {
     /// the configured one.
     pub fn construct(config: ExtendedLookupConfig, table: &LookupTable) -> Result<Self, Error> {
         if !config.extension.fits(table) || table.values.is_empty() {
-            return Err(Error::Synthesis);
+            let (start, end) = (config.extension.start, config.extension.end);
+            let why = format!("the {} table's domain is not the configured [{start}, {end}]", table.name);
+            return Err(unsupported(Chip::ExtendedLookup, why));
         }
         Ok(ExtendedLookupChip { config, lookup: LookupChip::construct(config.lookup, table) })
     }
@@ -278,6 +281,13 @@ impl ExtendedLookupChip {
     /// Rows one element with a `x_bits`-bit input uses in the range layout `layout`.
     pub fn rows(x_bits: u32, layout: RangeLayout) -> usize {
         range_rows(x_bits, layout)
+    }
+
+    /// The inputs an `x_bits`-bit excess reaches: `[start − 2^x_bits, end + 2^x_bits]`.
+    pub fn reach(&self, x_bits: u32) -> Span {
+        let ext = &self.config.extension;
+        let w = if x_bits < 127 { 1i128 << x_bits } else { i128::MAX };
+        Span::new(i128::from(ext.start).saturating_sub(w), i128::from(ext.end).saturating_add(w))
     }
 
     /// The honest witness for `x`, or `None` when the excess does not fit `x_bits` bits.
@@ -315,8 +325,16 @@ impl ExtendedLookupChip {
         x: &AssignedFr<'_>,
         x_bits: u32,
     ) -> Result<AssignedFr<'v>, Error> {
-        let witness = cell_i128(x).map(|x| self.witness(x?, x_bits));
-        witness.error_if_known_and(Option::is_none)?;
+        if x_bits > MAX_RANGE_BITS {
+            return Err(too_wide(Chip::ExtendedLookup, "input", x_bits, MAX_RANGE_BITS));
+        }
+        let value = cell_i128(x);
+        check(&value, Chip::ExtendedLookup, |v| Problem::unless_in("input", *v, self.reach(x_bits)))?;
+        let witness = value.map(|x| self.witness(x?, x_bits));
+        check(&witness, Chip::ExtendedLookup, |w| {
+            w.is_none()
+                .then(|| Problem::Unsupported(format!("the {} table has a gap", self.lookup.table().name)))
+        })?;
         let witness = witness.map(Option::unwrap_or_default);
         let cells = self.assign_witness(region, offset, witness, x_bits)?;
         region.constrain_equal(x.cell(), cells.x.cell());

@@ -135,8 +135,15 @@ fn rejects_an_input_outside_the_domain() {
     {
         assert_eq!(table.get(x as i64), None);
         let circuit = PlainCircuit { table: table.clone(), elems: vec![Elem::Honest(x)] };
-        let refused = matches!(MockProver::run(k, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis));
-        assert!(refused, "{} at {x}", table.name);
+        let failure = crate::testing::refusal(k, &circuit, vec![vec![Fr::ZERO]]);
+        let domain = Span::new(table.start.into(), table.end().into());
+        assert_eq!(failure.chip, Chip::Lookup, "{} at {x}", table.name);
+        assert_eq!(
+            failure.problem,
+            Problem::outside("input", None, Int(Some(x)), domain),
+            "{} at {x}",
+            table.name
+        );
     }
 }
 
@@ -304,7 +311,12 @@ fn exp_matches_exp_neg_with_saturation() {
 fn refuses_inputs_beyond_reach() {
     for x in [1i128 << 40, -(1 << 40)] {
         let circuit = ExtCircuit { which: Which::Silu, x_bits: SILU_X_BITS, elems: vec![Elem::Honest(x)] };
-        assert!(matches!(MockProver::run(17, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis)));
+        let failure = crate::testing::refusal(17, &circuit, vec![vec![Fr::ZERO]]);
+        let ext = Extension::silu();
+        let w = 1i128 << SILU_X_BITS;
+        let reach = Span::new(i128::from(ext.start) - w, i128::from(ext.end) + w);
+        assert_eq!(failure.chip, Chip::ExtendedLookup);
+        assert_eq!(failure.problem, Problem::outside("input", None, Int(Some(x)), reach));
     }
 }
 

@@ -10,6 +10,7 @@ use halo2_proofs::poly::Rotation;
 
 use super::field::fr_from_i128;
 use super::FixedMatrix;
+use crate::failure::{check_length, Chip};
 
 /// Names of the gates, as `MockProver` reports them.
 pub mod gate {
@@ -292,9 +293,8 @@ impl MatmulChip {
     ) -> Result<MatmulInputs, Error> {
         let cfg = &self.config;
         let (t, n, d, l, b) = (cfg.tokens(), w.rows(), w.cols(), cfg.lanes(), cfg.blocks(w));
-        if x.len() != t * d || y.len() != t * n {
-            return Err(Error::Synthesis);
-        }
+        check_length(Chip::Matmul, "input", t * d, x.len())?;
+        check_length(Chip::Matmul, "accumulators", t * n, y.len())?;
         let mut y_cells = vec![None; t * n];
         for k in 0..n {
             let row = offset + k;

@@ -55,6 +55,7 @@ use halo2_proofs::poly::Rotation;
 
 use super::native::{activation_capacity, constants, two_pow, ACTIVATION_BITS, SLOTS_PER_ELEMENT, WIDTH};
 use super::trace::{row_kind, Absorb, CommitTrace, RowKind, ADVICE_COLUMNS};
+use crate::failure::{check, internal, Chip, Problem};
 
 /// An advice cell holding one field element, as halo2-axiom's `Region::assign_advice`
 /// returns it.
@@ -329,11 +330,7 @@ impl PoseidonChip {
         let cfg = &self.config;
         let n = inputs.len();
         let blocks = absorb.blocks(n);
-        let mut wrong_shape = false;
-        trace.map(|t| wrong_shape = t.rows.len() != absorb.rows(n));
-        if wrong_shape {
-            return Err(Error::Synthesis);
-        }
+        check(&trace, Chip::Poseidon, |t| Problem::length("trace rows", absorb.rows(n), t.rows.len()))?;
         let rc = &constants().round_constants;
         let mut last = None;
         for r in 0..absorb.rows(n) {
@@ -391,6 +388,6 @@ impl PoseidonChip {
                 RowKind::Output => last = cells.swap_remove(0),
             }
         }
-        last.ok_or(Error::Synthesis)
+        last.ok_or_else(|| internal(Chip::Poseidon, "no output row was assigned"))
     }
 }

@@ -72,7 +72,10 @@ pub(crate) fn defer(check: Pending) -> Result<(), Error> {
             checks.push(check);
             Ok(())
         }
-        None => Err(Error::Synthesis),
+        None => Err(crate::failure::internal(
+            crate::failure::Chip::Range,
+            "a deferred range check outside bus::collect",
+        )),
     })
 }
 

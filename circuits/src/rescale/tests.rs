@@ -6,6 +6,7 @@ use proptest::test_runner::{Config, RngSeed};
 use zkinfer_quantize::fixed::rescale;
 
 use super::*;
+use crate::failure::{explain, Int};
 use crate::range::{limbs, LIMB_BITS};
 use crate::testing::{constraint_failures, k_for, lookup_failures, permutation_failures};
 
@@ -191,8 +192,16 @@ fn matches_at_the_input_width_edges() {
 fn refuses_inputs_outside_the_promised_width() {
     let circuit =
         RescaleCircuit { elems: vec![honest(1 << 20, site(4, 16, 21))], layout: RangeLayout::DEFAULT };
-    assert!(matches!(MockProver::run(10, &circuit, vec![vec![Fr::ZERO]]), Err(Error::Synthesis)));
-    assert!(RescaleSite::new(MAX_SHIFT + 1, 16, 64).is_err());
+    let failure = crate::testing::refusal(10, &circuit, vec![vec![Fr::ZERO]]);
+    assert_eq!(failure.chip, Chip::Rescale);
+    assert_eq!(failure.problem, Problem::outside("input", None, Int(Some(1 << 20)), Span::signed(21)));
+    assert_eq!(
+        failure.to_string(),
+        "rescale: input = 2^20 is outside the signed 21-bit range [-2^20, 2^20 − 1]"
+    );
+    let e = RescaleSite::new(MAX_SHIFT + 1, 16, 64).expect_err("too wide a shift");
+    let too_wide = Problem::TooWide { what: "shift", got: MAX_SHIFT + 1, max: MAX_SHIFT };
+    assert_eq!(explain(&e).map(|f| f.problem), Some(too_wide));
     assert!(RescaleSite::new(4, 64, 64).is_err());
     assert!(RescaleSite::new(4, 0, 64).is_err());
     assert!(RescaleSite::new(4, 16, MAX_X_BITS + 1).is_err());

@@ -221,5 +221,7 @@ fn rejects_a_table_that_misses_the_positions() {
     let shape = RopeShape { seq: 5, heads: 1, head_dim: HEAD_DIM };
     let job = Job::Tensor { xs: vec![0; shape.len()], shape, table: table() };
     let circuit = RopeCircuit { job };
-    assert!(matches!(MockProver::run(10, &circuit, vec![vec![]]), Err(Error::Synthesis)));
+    let failure = crate::testing::refusal(10, &circuit, vec![vec![]]);
+    assert_eq!(failure.chip, Chip::Rope);
+    assert!(failure.to_string().contains("5 tokens from position 0"), "{failure}");
 }

@@ -139,7 +139,7 @@ fn prove_evm(
     }));
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(ProveError::Halo2(e).into()),
+        Ok(Err(e)) => return Err(ProveError::from_halo2(e).into()),
         Err(payload) => return Err(ProveError::Panicked(panic_message(payload.as_ref())).into()),
     }
     let proof = transcript.finalize();

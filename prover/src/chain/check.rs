@@ -15,10 +15,11 @@ use crate::verifier_params::VerifierParams;
 /// The verifying key of one planned chunk, on `srs` downsized to the chunk's `k`.
 pub fn chunk_vk(spec: &ChunkSpec, srs: &Srs, cache: &SrsCache) -> Result<VerifyingKey<G1Affine>, ChainError> {
     let srs = cache.downsized(srs, spec.kind.k())?;
-    Ok(match &spec.consts {
-        ChunkConsts::Block(c) => keygen_vk(&srs, &zkinfer_circuits::block::BlockCircuit::keygen(c.clone()))?,
-        ChunkConsts::Head(c) => keygen_vk(&srs, &zkinfer_circuits::head::HeadCircuit::keygen(c.clone()))?,
-    })
+    let vk = match &spec.consts {
+        ChunkConsts::Block(c) => keygen_vk(&srs, &zkinfer_circuits::block::BlockCircuit::keygen(c.clone())),
+        ChunkConsts::Head(c) => keygen_vk(&srs, &zkinfer_circuits::head::HeadCircuit::keygen(c.clone())),
+    };
+    vk.map_err(|source| ChainError::ChunkKeys { index: spec.index, kind: Box::new(spec.kind), source })
 }
 
 /// Checks that `keys` is exactly what [`setup`](super::setup) makes for `model` on `srs`:

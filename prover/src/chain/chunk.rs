@@ -11,6 +11,7 @@ use halo2_proofs::halo2curves::bn256::{Fr, G1Affine};
 use halo2_proofs::plonk::VerifyingKey;
 use zkinfer_circuits::argmax::Prior;
 use zkinfer_circuits::block::{BlockCircuit, BlockConsts, Part};
+use zkinfer_circuits::failure;
 use zkinfer_circuits::head::{HeadCircuit, HeadError};
 use zkinfer_quantize::int::{forward_layer, ops, IntLayerTrace};
 use zkinfer_quantize::qmodel::file::QuantizedModel;
@@ -21,6 +22,7 @@ use super::run::{prove_one, srs_at};
 use super::{ChainError, ChunkPhase, ChunkReport};
 use crate::bundle::ChunkProof;
 use crate::keys::{KeyCache, VkHash};
+use crate::prove::ProveError;
 use crate::srs::{Srs, SrsCache};
 
 /// What one chunk is proved on, from the integer reference pass.
@@ -166,18 +168,24 @@ pub(super) fn prove_chunk_keyed(
         (ChunkKind::Block { layer, part, shape }, ChunkInput::Block { input, output }) => {
             check_len(index, "block input", t.saturating_mul(d), input.len())?;
             check_len(index, "block output", t.saturating_mul(d), output.len())?;
-            let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let cfg = model.config();
             let params = &model.manifest.body.params;
             let q = model.layer(layer)?;
             let consts = BlockConsts::new(cfg, params, &q, &model.tables()?, &model.rope()?, t, part)
-                .map_err(|e| ChainError::Unsupported { layer, reason: e.to_string() })?;
+                .map_err(|e| ChainError::Unsupported { layer, reason: failure::describe(&e) })?;
             let circuit = BlockCircuit::new(Arc::new(consts), input.clone());
             if circuit.shape() != shape {
                 return Err(ChainError::BadKeys(format!(
                     "chunk {index}: the keys' shape is not this model's"
                 )));
             }
+            // A bad input fails now, not after keygen.
+            circuit.check_input().map_err(|f| ChainError::Prove {
+                index,
+                kind: Box::new(kind),
+                source: ProveError::Refused(Box::new(f)),
+            })?;
+            let srs_k = srs_at(srs, srs_cache, kind.k())?;
             let instances = BlockCircuit::instances(input, output);
             prove_one(model, index, &kind, vk_hash, circuit, instances, &srs_k, key_cache, t, phase)?
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use zkinfer_circuits::block::{BlockCircuit, BlockConsts, BlockShape, Part, MIN_K};
+use zkinfer_circuits::failure;
 use zkinfer_circuits::head::{vocab_slices, HeadCircuit, HeadConsts, HeadShape};
 use zkinfer_quantize::qmodel::file::QuantizedModel;
 
@@ -95,7 +96,7 @@ pub fn plan_chunks(model: &QuantizedModel, t: usize, max_k: u32) -> Result<Vec<C
         let build = |part| {
             BlockConsts::new(cfg, params, &q, &tables, &rope, t, part)
                 .map(Arc::new)
-                .map_err(|e| ChainError::Unsupported { layer, reason: e.to_string() })
+                .map_err(|e| ChainError::Unsupported { layer, reason: failure::describe(&e) })
         };
         let both = build(Part::Both)?;
         let parts = if BlockShape::of(&both).k <= max_k {

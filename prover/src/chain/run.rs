@@ -65,12 +65,24 @@ pub enum ChainError {
     #[error("keys: {0}")]
     Keys(#[from] KeyError),
     /// Proving failed.
-    #[error("chunk {index}: {source}")]
+    #[error("chunk {index}, {kind}: {source}")]
     Prove {
         /// The chunk.
         index: usize,
+        /// What it proves (the block, the layer, or the head slice).
+        kind: Box<ChunkKind>,
         /// Why.
         source: ProveError,
+    },
+    /// A chunk's keys could not be made.
+    #[error("chunk {index}, {kind}: {source}")]
+    ChunkKeys {
+        /// The chunk.
+        index: usize,
+        /// What it proves.
+        kind: Box<ChunkKind>,
+        /// Why.
+        source: KeyError,
     },
     /// A keys file is malformed.
     #[error("keys file: {0}")]
@@ -260,9 +272,12 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
 ) -> Result<(ChunkProof, f64, f64, VerifyingKey<G1Affine>), ChainError> {
     phase(ChunkPhase::Keygen);
     let start = std::time::Instant::now();
+    let keys_error = |source| ChainError::ChunkKeys { index, kind: Box::new(*kind), source };
     let pk = match key_cache {
-        Some(cache) => cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, kind, t))?.0,
-        None => keygen(srs, &circuit)?,
+        Some(cache) => {
+            cache.load_or_keygen(srs, &circuit, &shape_id(model, &circuit, kind, t)).map_err(keys_error)?.0
+        }
+        None => keygen(srs, &circuit).map_err(keys_error)?,
     };
     if vk_hash_listed.is_some_and(|listed| vk_hash(pk.get_vk()) != *listed) {
         return Err(ChainError::BadKeys(format!(
@@ -273,7 +288,11 @@ pub(super) fn prove_one<C: Circuit<Fr>>(
     let keygen_s = start.elapsed().as_secs_f64();
     phase(ChunkPhase::Prove);
     let start = std::time::Instant::now();
-    let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove { index, source })?;
+    let proof = prove(srs, &pk, circuit, instances).map_err(|source| ChainError::Prove {
+        index,
+        kind: Box::new(*kind),
+        source,
+    })?;
     let chunk = ChunkProof::new(index as u32, pk.get_vk(), proof);
     Ok((chunk, keygen_s, start.elapsed().as_secs_f64(), pk.get_vk().clone()))
 }
